@@ -1,0 +1,45 @@
+# Run `make help` for the list of targets. Everything runs inside .venv, made by `make install`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(CURDIR)/data)
+export DATA_DIR
+
+.DEFAULT_GOAL := help
+.PHONY: help install train test test-fast lint format tensorboard clean
+
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed ## Create .venv and install the project (editable) with dev tools
+
+train: install ## Train the default model (mlp on mnist); extra Hydra overrides via ARGS="..."
+	$(BIN)/python train.py $(ARGS)
+
+test: install ## Run the whole test suite (DATA_DIR points at the real data)
+	$(BIN)/python -m pytest $(ARGS)
+
+test-fast: install ## Run the tests without the slow end-to-end ones
+	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+
+lint: install ## Check style with ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## Format the code with ruff
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+tensorboard: install ## Open TensorBoard on every run and sweep under logs/
+	$(BIN)/tensorboard --logdir logs
+
+clean: ## Remove caches (keeps .venv, data and logs)
+	rm -rf .pytest_cache .ruff_cache **/__pycache__

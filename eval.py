@@ -1,0 +1,22 @@
+"""Evaluate a checkpoint on the test split of a data config.
+
+    python eval.py ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt
+    python eval.py ckpt_path=... data=mnist_shifted data.eval_placement=random
+
+Without `data=`, the data config the checkpoint was trained with is used. A network is only
+evaluated on data of its dataset and image size; a permuted model gets back its permutation.
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+from mlp_vs_cnn.training import evaluate
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="eval")
+def main(cfg: DictConfig) -> None:
+    evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()

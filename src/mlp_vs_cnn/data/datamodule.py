@@ -1,0 +1,200 @@
+"""One LightningDataModule for MNIST and Fashion-MNIST in their three variants.
+
+The whole dataset stays an in-memory uint8 tensor. Loaders hand out uint8 batches; the variant
+(shift, permutation, normalisation) is applied in `on_after_batch_transfer`, once the batch is
+on its device, so on a GPU it runs there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Literal
+
+import lightning as L
+import torch
+
+from mlp_vs_cnn.data.idx import load_split
+from mlp_vs_cnn.data.loader import EpochSampler, TensorBatchLoader
+from mlp_vs_cnn.data.transforms import (
+    VariantTransform,
+    center_offsets,
+    make_permutation,
+    random_offsets,
+)
+
+log = logging.getLogger(__name__)
+
+Placement = Literal["random", "center"]
+SOURCE_SIZE = 28  # side of the MNIST and Fashion-MNIST images
+DATASETS = ("MNIST", "FashionMNIST")
+
+
+def default_data_dir() -> str:
+    """`$DATA_DIR` if set, else `data/` in the project."""
+    return os.environ.get("DATA_DIR") or str(Path(__file__).resolve().parents[3] / "data")
+
+
+class ImageDataModule(L.LightningDataModule):
+    """MNIST or Fashion-MNIST, original, shifted or permuted.
+
+    Args:
+        dataset: "MNIST" or "FashionMNIST" (torchvision's folder names).
+        data_dir: folder holding `<dataset>/raw/*-ubyte[.gz]`; only read, unless the files are
+            absent and `download` is true.
+        download: fetch the files with torchvision when they are absent.
+        batch_size: training batch size.
+        eval_batch_size: validation and test batch size.
+        val_size: images of the 60,000 training images held out for validation.
+        split_seed: seed of the train/validation split.
+        normalize: subtract the dataset mean and divide by its std; false keeps pixels in [0, 1].
+        mean, std: pixel statistics in [0, 1] of the dataset.
+        canvas_size: side of the canvas each image is placed on (shifted), or null.
+        train_placement, eval_placement: "random" (uniform position) or "center" on the canvas.
+        eval_seed: seed of the validation and test positions, fixed so evaluation repeats.
+        shuffle_seed: seed of the training order and training positions (set to the run's seed).
+        permutation_seed: seed of the pixel permutation (permuted), or null for none.
+        image_size: side of the images the model receives; must match the variant. Model configs
+            read it, so it is declared here rather than derived.
+        num_classes: number of classes; model configs read it.
+        class_names: one name per class, for figures.
+        limit_train_samples, limit_eval_samples: keep only the first N images (quick checks).
+    """
+
+    def __init__(
+        self,
+        dataset: str = "MNIST",
+        data_dir: str | None = None,
+        download: bool = True,
+        batch_size: int = 256,
+        eval_batch_size: int = 1000,
+        val_size: int = 5000,
+        split_seed: int = 12345,
+        normalize: bool = True,
+        mean: float = 0.1307,
+        std: float = 0.3081,
+        canvas_size: int | None = None,
+        train_placement: Placement = "random",
+        eval_placement: Placement = "random",
+        eval_seed: int = 0,
+        shuffle_seed: int = 0,
+        permutation_seed: int | None = None,
+        image_size: int = SOURCE_SIZE,
+        num_classes: int = 10,
+        class_names: list[str] | None = None,
+        limit_train_samples: int | None = None,
+        limit_eval_samples: int | None = None,
+    ) -> None:
+        super().__init__()
+        if dataset not in DATASETS:
+            raise ValueError(f"data.dataset must be one of {DATASETS}, got {dataset!r}")
+        for name, value in (("train_placement", train_placement), ("eval_placement", eval_placement)):
+            if value not in ("random", "center"):
+                raise ValueError(f"data.{name} must be 'random' or 'center', got {value!r}")
+        if canvas_size is not None and canvas_size < SOURCE_SIZE:
+            raise ValueError(f"data.canvas_size must be at least {SOURCE_SIZE}, got {canvas_size}")
+        expected_size = canvas_size or SOURCE_SIZE
+        if image_size != expected_size:
+            raise ValueError(
+                f"data.image_size is {image_size} but the images will be {expected_size}x"
+                f"{expected_size} (canvas_size={canvas_size}); set data.image_size={expected_size}."
+            )
+        if not 0 < val_size < 60_000:
+            raise ValueError(f"data.val_size must be between 1 and 59999, got {val_size}")
+        self.save_hyperparameters()
+        self.dataset = dataset
+        self.data_dir = data_dir or default_data_dir()
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.image_size = image_size
+        self.num_classes = num_classes
+        self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
+        permutation = (
+            make_permutation(image_size * image_size, permutation_seed)
+            if permutation_seed is not None
+            else None
+        )
+        self.transform = VariantTransform(mean, std, normalize, canvas_size, permutation)
+        self.splits: dict[str, tuple[torch.Tensor, ...]] = {}
+
+    @property
+    def permutation(self) -> torch.Tensor | None:
+        return self.transform.permutation
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        hp = self.hparams
+        images, labels = load_split(self.data_dir, self.dataset, "train", hp.download)
+        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(hp.split_seed))
+        val_index, train_index = order[: hp.val_size], order[hp.val_size :]
+        test_images, test_labels = load_split(self.data_dir, self.dataset, "test", hp.download)
+        splits = {
+            "train": (images[train_index], labels[train_index]),
+            "val": (images[val_index], labels[val_index]),
+            "test": (test_images, test_labels),
+        }
+        for name, (x, y) in splits.items():
+            limit = hp.limit_train_samples if name == "train" else hp.limit_eval_samples
+            if limit is not None:
+                x, y = x[:limit], y[:limit]
+            self.splits[name] = (x, y, *self._placements(name, len(x)))
+
+    def _placements(self, split: str, n: int) -> tuple[torch.Tensor, ...]:
+        """Canvas positions fixed once per evaluation split (training ones change every epoch)."""
+        hp = self.hparams
+        if hp.canvas_size is None or split == "train":
+            return ()
+        if hp.eval_placement == "center":
+            return (center_offsets(n, SOURCE_SIZE, hp.canvas_size),)
+        # A different stream per split, each fixed by eval_seed.
+        generator = torch.Generator().manual_seed(hp.eval_seed + (split == "test"))
+        return (random_offsets(n, SOURCE_SIZE, hp.canvas_size, generator=generator),)
+
+    def _train_placements(self, epoch: int) -> torch.Tensor:
+        hp = self.hparams
+        n = len(self.splits["train"][0])
+        if hp.train_placement == "center":
+            return center_offsets(n, SOURCE_SIZE, hp.canvas_size)
+        generator = torch.Generator().manual_seed(hp.shuffle_seed * 1_000_003 + epoch)
+        return random_offsets(n, SOURCE_SIZE, hp.canvas_size, generator=generator)
+
+    def _loader(self, split: str, batch_size: int) -> TensorBatchLoader:
+        tensors = self.splits[split]
+        trainer = self.trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+        training = split == "train"
+        sampler = EpochSampler(
+            len(tensors[0]), shuffle=training, seed=self.hparams.shuffle_seed, rank=rank,
+            world_size=world, equal_shards=training,
+        )
+        per_epoch = self._train_placements if training and self.hparams.canvas_size else None
+        return TensorBatchLoader(tensors, batch_size, sampler, per_epoch=per_epoch)
+
+    def train_dataloader(self) -> TensorBatchLoader:
+        return self._loader("train", self.batch_size)
+
+    def val_dataloader(self) -> TensorBatchLoader:
+        return self._loader("val", self.eval_batch_size)
+
+    def test_dataloader(self) -> TensorBatchLoader:
+        return self._loader("test", self.eval_batch_size)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int = 0):
+        images, labels, *offsets = batch
+        return self.transform(images, *offsets), labels
+
+    # The permutation travels with checkpoints so evaluation restores exactly the one trained on.
+    def state_dict(self) -> dict:
+        state = {"dataset": self.dataset, "image_size": self.image_size}
+        if self.permutation is not None:
+            state["permutation"] = self.permutation
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        saved = state_dict.get("permutation")
+        if self.permutation is not None and saved is not None:
+            if not torch.equal(saved, self.permutation):
+                log.warning("Using the pixel permutation stored in the checkpoint.")
+            self.transform.set_permutation(saved)

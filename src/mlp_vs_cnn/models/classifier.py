@@ -1,0 +1,141 @@
+"""One LightningModule for every network: cross-entropy, accuracy per stage, config-driven optimiser.
+
+The network arrives as its config (a mapping with `_target_`), which the module builds and keeps
+in its hyperparameters. A checkpoint thus says which network it holds, and
+`load_classifier(path)` rebuilds it without the Hydra config of the run, loading only tensors and
+plain values (never arbitrary pickled objects).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+from torchmetrics import MaxMetric, MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+ALLOWED_NET_PREFIX = "mlp_vs_cnn.models."
+
+
+class ImageClassifier(L.LightningModule):
+    """Train and evaluate an image classifier.
+
+    Args:
+        net: config of the network (`_target_` and its arguments), e.g. a `conf/model/` entry.
+        num_classes: number of classes.
+        optimizer: optimiser factory taking `params` (a `_partial_: true` config); None to
+            evaluate only.
+        scheduler: LR scheduler factory taking `optimizer`, or None for a constant rate.
+    """
+
+    def __init__(
+        self,
+        net: Mapping[str, Any],
+        num_classes: int = 10,
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(net, DictConfig):
+            net = OmegaConf.to_container(net, resolve=True)
+        # Only plain values go into the checkpoint's hyperparameters.
+        self.save_hyperparameters({"net": dict(net), "num_classes": num_classes})
+        self.net: nn.Module = instantiate(net)
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
+        self.val_acc_best = MaxMetric()
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.net.parameters())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
+        x, y = batch
+        logits = self.net(x)
+        loss = F.cross_entropy(logits, y)
+        self.train_acc(logits, y)
+        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def _evaluate(self, batch, loss_metric: MeanMetric, acc_metric: MulticlassAccuracy, stage: str):
+        x, y = batch
+        logits = self.net(x)
+        loss_metric(F.cross_entropy(logits, y), weight=len(y))
+        acc_metric(logits, y)
+        self.log(f"{stage}/loss", loss_metric, on_step=False, on_epoch=True, prog_bar=stage == "val")
+        self.log(f"{stage}/acc", acc_metric, on_step=False, on_epoch=True, prog_bar=True)
+
+    def on_train_start(self) -> None:
+        # Sanity-check validation must not count as the best epoch.
+        self.val_acc_best.reset()
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._evaluate(batch, self.val_loss, self.val_acc, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        self.val_acc_best(self.val_acc.compute())
+        self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._evaluate(batch, self.test_loss, self.test_acc, "test")
+
+    def configure_optimizers(self):
+        if self.optimizer_factory is None:
+            raise RuntimeError("ImageClassifier was built without an optimizer; it can only evaluate.")
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "monitor": "val/acc", "interval": "epoch"},
+        }
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used as asked; the message says why and what to do."""
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint's tensors and plain values only (`weights_only`: no pickled code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"No checkpoint at {path}.")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a truncated file or a pickle with objects other than tensors
+        raise CheckpointError(
+            f"{path} cannot be loaded safely as a checkpoint of this project ({err})."
+        ) from err
+    net = checkpoint.get("hyper_parameters", {}).get("net")
+    if not isinstance(net, dict) or not str(net.get("_target_", "")).startswith(ALLOWED_NET_PREFIX):
+        raise CheckpointError(
+            f"{path} is not a checkpoint of this project: it names no network under "
+            f"{ALLOWED_NET_PREFIX}."
+        )
+    return checkpoint
+
+
+def load_classifier(checkpoint: dict[str, Any]) -> ImageClassifier:
+    """Rebuild the classifier a checkpoint (from `read_checkpoint`) holds, weights included."""
+    hparams = checkpoint["hyper_parameters"]
+    model = ImageClassifier(net=hparams["net"], num_classes=hparams["num_classes"])
+    model.load_state_dict(checkpoint["state_dict"])
+    return model

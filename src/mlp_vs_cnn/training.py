@@ -1,0 +1,196 @@
+"""What `train.py` and `eval.py` do, as functions of a composed Hydra config (tests call them too)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import Logger
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+from mlp_vs_cnn.data import ImageDataModule
+from mlp_vs_cnn.models.classifier import (
+    CheckpointError,
+    ImageClassifier,
+    load_classifier,
+    read_checkpoint,
+)
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.json"
+# Metrics shown in TensorBoard's HPARAMS tab next to each run's hyperparameters.
+HPARAM_METRICS = ("val/acc_best", "test/acc", "test/loss")
+
+
+def _instantiate_dict(section: DictConfig | None) -> list[Any]:
+    """Build every entry of a config section of `_target_` mappings (callbacks, loggers)."""
+    if not section:
+        return []
+    return [instantiate(c, _convert_="all") for c in section.values() if c and "_target_" in c]
+
+
+def config_choices(cfg: DictConfig) -> dict[str, str]:
+    """The option picked in each config group (model=lenet5, data=fashion_permuted, ...)."""
+    if not HydraConfig.initialized():
+        return {}
+    choices = HydraConfig.get().runtime.choices
+    return {k: str(v) for k, v in choices.items() if not k.startswith("hydra") and v is not None}
+
+
+def run_hparams(cfg: DictConfig, model: ImageClassifier) -> dict[str, Any]:
+    """Flat hyperparameters of a run for TensorBoard: config choices and the values that matter."""
+    hparams: dict[str, Any] = dict(config_choices(cfg))
+    hparams.update(
+        seed=cfg.seed,
+        num_parameters=model.num_parameters,
+        batch_size=cfg.data.batch_size,
+        max_epochs=cfg.trainer.max_epochs,
+        lr=cfg.optimizer.lr,
+        optimizer=cfg.optimizer._target_.rsplit(".", 1)[-1],
+    )
+    for key in ("canvas_size", "permutation_seed", "train_placement", "eval_placement"):
+        value = cfg.data.get(key)
+        hparams[f"data.{key}"] = "none" if value is None else value
+    return hparams
+
+
+def _final_metrics(trainer: L.Trainer) -> dict[str, float]:
+    return {k: float(v) for k, v in sorted(trainer.callback_metrics.items()) if v.numel() == 1}
+
+
+def print_metrics_table(title: str, metrics: Mapping[str, float]) -> None:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in metrics.items():
+        shown = f"{value:.2%}" if name.endswith("acc") or name.endswith("acc_best") else f"{value:.4f}"
+        table.add_row(name, shown)
+    Console().print(table)
+
+
+def write_metrics(output_dir: str | Path, record: Mapping[str, Any]) -> Path:
+    path = Path(output_dir) / METRICS_FILE
+    path.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+    return path
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Seed, build, fit, test the best checkpoint; write and return the run's final metrics."""
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+
+    datamodule: ImageDataModule = instantiate(cfg.data, _convert_="all")
+    model = ImageClassifier(
+        net=cfg.model,
+        num_classes=cfg.data.num_classes,
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+    )
+    loggers: list[Logger] = _instantiate_dict(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, callbacks=_instantiate_dict(cfg.get("callbacks")), logger=loggers or False
+    )
+    hparams = run_hparams(cfg, model)
+    log.info("%s: %s parameters", cfg.model._target_, f"{model.num_parameters:,}")
+    for logger in loggers:
+        # Declaring the metrics here puts them beside the hyperparameters in HPARAMS.
+        logger.log_hyperparams(hparams, metrics={m: math.nan for m in HPARAM_METRICS})
+
+    started = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+    fit_seconds = time.perf_counter() - started
+    metrics = _final_metrics(trainer)
+
+    checkpoint_callback = trainer.checkpoint_callback
+    best_ckpt = checkpoint_callback.best_model_path if checkpoint_callback else ""
+    if cfg.get("test"):
+        if not best_ckpt and not trainer.fast_dev_run:
+            log.warning("No best checkpoint was saved; testing the weights of the last epoch.")
+        trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt or None, weights_only=True)
+        metrics.update(_final_metrics(trainer))
+
+    if trainer.is_global_zero:
+        print_metrics_table(f"{hparams.get('model', '')} on {hparams.get('data', '')}", metrics)
+        record = {
+            "choices": config_choices(cfg),
+            "seed": cfg.seed,
+            "num_parameters": model.num_parameters,
+            "fit_seconds": round(fit_seconds, 3),
+            "epochs": trainer.current_epoch,
+            "best_checkpoint": best_ckpt,
+            "metrics": metrics,
+            "config": OmegaConf.to_container(cfg, resolve=True),
+        }
+        log.info("Metrics written to %s", write_metrics(output_dir, record))
+    return metrics
+
+
+def _datamodule_for(cfg: DictConfig, checkpoint: Mapping[str, Any]) -> ImageDataModule:
+    """The data config asked for, or else the one the checkpoint was trained on."""
+    if cfg.get("data"):
+        return instantiate(cfg.data, _convert_="all")
+    saved = checkpoint.get("datamodule_hyper_parameters")
+    if not saved:
+        raise CheckpointError("The checkpoint does not record its data config: pass data=<config>.")
+    saved = dict(saved)
+    saved["data_dir"] = cfg.paths.data_dir  # where the data is on this machine
+    return ImageDataModule(**saved)
+
+
+def check_compatible(checkpoint: Mapping[str, Any], datamodule: ImageDataModule, ckpt_path) -> None:
+    """Refuse to evaluate a checkpoint on data of another dataset or image size."""
+    net = checkpoint["hyper_parameters"]["net"]
+    trained = checkpoint.get("datamodule_hyper_parameters") or {}
+    trained_size = net.get("image_size")
+    if trained_size != datamodule.image_size:
+        raise CheckpointError(
+            f"{ckpt_path} holds a network for {trained_size}x{trained_size} images but this data "
+            f"config gives {datamodule.image_size}x{datamodule.image_size}. Pick a data config of "
+            f"the same size (for a 56x56 model trained on centred images, e.g. "
+            f"data=mnist_shifted data.train_placement=center)."
+        )
+    trained_dataset = trained.get("dataset")
+    if trained_dataset and trained_dataset != datamodule.dataset:
+        raise CheckpointError(
+            f"{ckpt_path} was trained on {trained_dataset}, not {datamodule.dataset}: its classes "
+            f"mean something else. Evaluate it on a {trained_dataset} data config."
+        )
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Test a checkpoint on a data config; the permutation it was trained with is restored."""
+    checkpoint = read_checkpoint(cfg.ckpt_path)
+    datamodule = _datamodule_for(cfg, checkpoint)
+    check_compatible(checkpoint, datamodule, cfg.ckpt_path)
+    model = load_classifier(checkpoint)
+    datamodule.load_state_dict(checkpoint.get(type(datamodule).__qualname__, {}))
+    loggers = _instantiate_dict(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False)
+    trainer.test(model, datamodule=datamodule)
+    metrics = _final_metrics(trainer)
+    if trainer.is_global_zero:
+        print_metrics_table(f"{Path(cfg.ckpt_path).name} on {datamodule.dataset}", metrics)
+        record = {"checkpoint": str(cfg.ckpt_path), "choices": config_choices(cfg), "metrics": metrics}
+        write_metrics(cfg.paths.output_dir, record)
+    return metrics
+
+
+def metric_for_sweeper(metrics: Mapping[str, float], name: str | None) -> float | None:
+    if not name:
+        return None
+    if name not in metrics:
+        raise KeyError(f"optimized_metric={name!r} was not logged; logged: {sorted(metrics)}")
+    return metrics[name]
+
