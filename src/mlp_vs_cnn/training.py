@@ -65,6 +65,11 @@ def run_hparams(cfg: DictConfig, model: ImageClassifier) -> dict[str, Any]:
     return hparams
 
 
+def run_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved run config as plain values, without Hydra's own section."""
+    return OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
+
+
 def _final_metrics(trainer: L.Trainer) -> dict[str, float]:
     return {k: float(v) for k, v in sorted(trainer.callback_metrics.items()) if v.numel() == 1}
 
@@ -131,7 +136,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "epochs": trainer.current_epoch,
             "best_checkpoint": best_ckpt,
             "metrics": metrics,
-            "config": OmegaConf.to_container(cfg, resolve=True),
+            "config": run_config(cfg),
         }
         log.info("Metrics written to %s", write_metrics(output_dir, record))
     return metrics
