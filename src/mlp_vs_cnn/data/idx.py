@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import logging
 import struct
+import zlib
 from pathlib import Path
 
 import torch
@@ -51,7 +52,7 @@ def read_idx(path: Path, expected_magic: int) -> torch.Tensor:
     try:
         with opener(path, "rb") as f:
             content = f.read()
-    except (OSError, EOFError) as err:  # gzip raises these on a truncated or corrupt stream
+    except (OSError, EOFError, zlib.error) as err:  # gzip's errors on a truncated or corrupt stream
         raise DataFilesError(f"{path} cannot be read ({err}); delete it and fetch it again.") from err
     if len(content) < 8:
         raise DataFilesError(f"{path} is too short to be an IDX file; delete it and fetch it again.")
@@ -62,8 +63,12 @@ def read_idx(path: Path, expected_magic: int) -> torch.Tensor:
             "it is not the IDX file its name says; delete it and fetch it again."
         )
     ndim = magic & 0xFF
-    dims = struct.unpack(f">{ndim}I", content[4 : 4 + 4 * ndim])
     header = 4 + 4 * ndim
+    if len(content) < header:
+        raise DataFilesError(
+            f"{path} ends inside its header: the file is truncated; delete it and fetch it again."
+        )
+    dims = struct.unpack(f">{ndim}I", content[4:header])
     expected_bytes = header + int(torch.tensor(dims).prod())
     if len(content) != expected_bytes:
         raise DataFilesError(
