@@ -127,6 +127,11 @@ class ImageDataModule(L.LightningDataModule):
             return
         hp = self.hparams
         images, labels = load_split(self.data_dir, self.dataset, "train", hp.download)
+        if hp.val_size >= len(images):
+            raise ValueError(
+                f"data.val_size={hp.val_size} leaves no training images: the {self.dataset} files "
+                f"in {self.data_dir} hold {len(images)}."
+            )
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(hp.split_seed))
         val_index, train_index = order[: hp.val_size], order[hp.val_size :]
         test_images, test_labels = load_split(self.data_dir, self.dataset, "test", hp.download)

@@ -1,0 +1,167 @@
+"""The DataModule: splits, the permutation shared by every split, fixed and redrawn canvas positions."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from mlp_vs_cnn.data import ImageDataModule
+from mlp_vs_cnn.data.transforms import make_permutation, unpermute_pixels
+
+
+@pytest.fixture
+def make_datamodule(fixture_data_dir):
+    def _make(**kwargs) -> ImageDataModule:
+        options = dict(data_dir=str(fixture_data_dir), download=False, val_size=100,
+                       batch_size=50, eval_batch_size=40, normalize=False)
+        datamodule = ImageDataModule(**{**options, **kwargs})
+        datamodule.setup("fit")
+        return datamodule
+
+    return _make
+
+
+def transformed(datamodule: ImageDataModule, loader) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(model input scaled back to 0..255, source uint8 images) of every batch of `loader`."""
+    out = []
+    for batch in loader:
+        x, _ = datamodule.on_after_batch_transfer(batch)
+        out.append(((x[:, 0] * 255).round().to(torch.uint8), batch[0]))
+    return out
+
+
+def loaders(datamodule: ImageDataModule):
+    return {
+        "train": datamodule.train_dataloader(),
+        "val": datamodule.val_dataloader(),
+        "test": datamodule.test_dataloader(),
+    }
+
+
+def test_splits_partition_the_training_images_with_a_fixed_seed(make_datamodule):
+    datamodule = make_datamodule()
+    train, val = datamodule.splits["train"][0], datamodule.splits["val"][0]
+    assert (len(train), len(val), len(datamodule.splits["test"][0])) == (500, 100, 200)
+    again = make_datamodule()
+    assert torch.equal(again.splits["val"][0], val)
+    other = make_datamodule(split_seed=1)
+    assert not torch.equal(other.splits["val"][0], val)
+
+
+def test_permutation_is_the_same_for_train_val_and_test(make_datamodule):
+    datamodule = make_datamodule(permutation_seed=7)
+    permutation = make_permutation(784, seed=7)
+    assert torch.equal(datamodule.permutation, permutation)
+    for split, loader in loaders(datamodule).items():
+        for x, source in transformed(datamodule, loader):
+            assert not torch.equal(x, source), split
+            assert torch.equal(unpermute_pixels(x, permutation), source), split
+
+
+def test_permutation_is_fixed_by_permutation_seed(make_datamodule):
+    first = make_datamodule(permutation_seed=7).permutation
+    assert torch.equal(first, make_datamodule(permutation_seed=7).permutation)
+    assert not torch.equal(first, make_datamodule(permutation_seed=8).permutation)
+    assert make_datamodule().permutation is None
+
+
+def test_permuted_checkpoint_state_restores_the_trained_permutation(make_datamodule):
+    trained = make_datamodule(permutation_seed=7)
+    evaluated = make_datamodule(permutation_seed=8)
+    evaluated.load_state_dict(trained.state_dict())
+    assert torch.equal(evaluated.permutation, trained.permutation)
+
+
+@pytest.mark.parametrize("split", ["train", "val", "test"])
+def test_shifted_images_keep_every_pixel_of_the_digit_on_the_canvas(make_datamodule, split):
+    datamodule = make_datamodule(canvas_size=56, image_size=56)
+    for x, source in transformed(datamodule, loaders(datamodule)[split]):
+        assert x.shape[1:] == (56, 56)
+        assert torch.equal(x.long().sum((1, 2)), source.long().sum((1, 2)))
+
+
+def test_validation_and_test_positions_repeat_across_epochs(make_datamodule):
+    datamodule = make_datamodule(canvas_size=56, image_size=56)
+    for split in ("val", "test"):
+        loader = loaders(datamodule)[split]
+        first = torch.cat([x for x, _ in transformed(datamodule, loader)])
+        loader.sampler.set_epoch(1)
+        second = torch.cat([x for x, _ in transformed(datamodule, loader)])
+        assert torch.equal(first, second), split
+        fresh = make_datamodule(canvas_size=56, image_size=56)
+        assert torch.equal(first, torch.cat([x for x, _ in transformed(fresh, loaders(fresh)[split])]))
+
+
+def test_validation_and_test_positions_differ_from_each_other_and_from_the_center(make_datamodule):
+    datamodule = make_datamodule(canvas_size=56, image_size=56)
+    val_offsets, test_offsets = datamodule.splits["val"][2], datamodule.splits["test"][2]
+    assert not torch.equal(val_offsets, test_offsets[: len(val_offsets)])
+    assert len(val_offsets.unique(dim=0)) > 50
+
+
+def test_training_positions_change_between_epochs(make_datamodule):
+    datamodule = make_datamodule(canvas_size=56, image_size=56)
+    loader = datamodule.train_dataloader()
+
+    def positions_by_image(epoch: int) -> torch.Tensor:
+        loader.sampler.set_epoch(epoch)
+        by_image = {}
+        for images, _, offsets in loader:
+            for image, offset in zip(images, offsets):
+                by_image[image.numpy().tobytes()] = offset
+        return torch.stack([by_image[k] for k in sorted(by_image)])
+
+    epoch0, epoch1 = positions_by_image(0), positions_by_image(1)
+    assert (epoch0 != epoch1).any(dim=1).float().mean() > 0.9
+    assert torch.equal(positions_by_image(0), epoch0)
+
+
+def test_center_placement_puts_every_image_in_the_middle(make_datamodule):
+    datamodule = make_datamodule(canvas_size=56, image_size=56, train_placement="center",
+                                 eval_placement="center")
+    for split, loader in loaders(datamodule).items():
+        for x, source in transformed(datamodule, loader):
+            assert torch.equal(x[:, 14:42, 14:42], source), split
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (dict(canvas_size=56), "set data.image_size=56"),
+        (dict(image_size=56), "set data.image_size=28"),
+        (dict(canvas_size=20, image_size=20), "canvas_size must be at least 28"),
+        (dict(train_placement="left"), "train_placement must be 'random' or 'center'"),
+        (dict(eval_placement="centre"), "eval_placement must be 'random' or 'center'"),
+        (dict(dataset="CIFAR10"), "data.dataset must be one of"),
+        (dict(val_size=0), "val_size"),
+    ],
+)
+def test_inconsistent_data_options_are_refused_with_a_clear_message(fixture_data_dir, options, message):
+    with pytest.raises(ValueError, match=message):
+        ImageDataModule(data_dir=str(fixture_data_dir), **options)
+
+
+def test_a_validation_split_larger_than_the_data_is_refused(make_datamodule):
+    with pytest.raises(ValueError, match="val_size"):
+        make_datamodule(val_size=600)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["data=mnist_shifted", "data.image_size=28"], "set data.image_size=56"),
+        (["data=mnist", "data.canvas_size=56"], "set data.image_size=56"),
+        (["data=fashion_shifted", "data.train_placement=middle"], "train_placement"),
+    ],
+)
+def test_wrong_config_values_give_clear_errors(compose_cfg, overrides, message):
+    cfg = compose_cfg(*overrides)
+    with pytest.raises(Exception, match=message):
+        instantiate(cfg.data, _convert_="all")
+
+
+def test_a_shifted_config_with_another_canvas_size_gives_that_image_size(compose_cfg):
+    cfg = compose_cfg("data=mnist_shifted", "data.canvas_size=64")
+    assert cfg.data.image_size == 64 and cfg.model.image_size == 64
+    assert instantiate(cfg.data, _convert_="all").image_size == 64
