@@ -64,28 +64,38 @@ def fixture_data_dir(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture
-def compose_cfg(tmp_path, fixture_data_dir) -> Callable[..., DictConfig]:
-    """Compose `conf/<config_name>.yaml` with overrides, pointed at fixture data and tmp_path.
+def compose_config(
+    *overrides: str, config_name: str = "train", data_dir: Path, work_dir: Path
+) -> DictConfig:
+    """Compose `conf/<config_name>.yaml` with overrides, reading `data_dir`, writing in `work_dir`.
 
     Small data splits (val_size 100 of the 600 fixture images) and CPU by default.
     """
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        defaults = [
+            f"paths.data_dir={data_dir}",
+            f"paths.log_dir={work_dir / 'logs'}",
+            "trainer.accelerator=cpu",
+            f"hydra.runtime.output_dir={work_dir / 'run'}",
+        ]
+        if config_name == "train" or any(o.startswith("data=") for o in overrides):
+            defaults.append("data.val_size=100")
+        cfg = compose(config_name, overrides=[*defaults, *overrides], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    Path(cfg.paths.output_dir).mkdir(parents=True, exist_ok=True)
+    return cfg
+
+
+@pytest.fixture
+def compose_cfg(tmp_path, fixture_data_dir) -> Callable[..., DictConfig]:
+    """`compose_config` on the fixture data, writing under tmp_path; `data_dir=` reads elsewhere."""
 
     def _compose(*overrides: str, config_name: str = "train", data_dir: Path | None = None):
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-            defaults = [
-                f"paths.data_dir={data_dir or fixture_data_dir}",
-                f"paths.log_dir={tmp_path / 'logs'}",
-                "trainer.accelerator=cpu",
-                f"hydra.runtime.output_dir={tmp_path / 'run'}",
-            ]
-            if config_name == "train" or any(o.startswith("data=") for o in overrides):
-                defaults.append("data.val_size=100")
-            cfg = compose(config_name, overrides=[*defaults, *overrides], return_hydra_config=True)
-        HydraConfig.instance().set_config(cfg)
-        Path(cfg.paths.output_dir).mkdir(parents=True, exist_ok=True)
-        return cfg
+        return compose_config(
+            *overrides, config_name=config_name, data_dir=data_dir or fixture_data_dir,
+            work_dir=tmp_path,
+        )
 
     yield _compose
     GlobalHydra.instance().clear()

@@ -1,0 +1,131 @@
+"""eval.py: a checkpoint reproduces its test accuracy, keeps its permutation, and refuses other data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.core.global_hydra import GlobalHydra
+
+from mlp_vs_cnn.models.classifier import CheckpointError
+from mlp_vs_cnn.training import evaluate, train
+from tests.conftest import compose_config
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, fixture_data_dir):
+    """Train `model` on `data` once per module (a quick run); return the run's metrics.json."""
+    runs = {}
+
+    def _trained(model: str, data: str) -> dict:
+        if (model, data) not in runs:
+            work_dir = tmp_path_factory.mktemp(f"{model}_{data}")
+            cfg = compose_config(
+                f"model={model}", f"data={data}", "debug=quick", "logger=none",
+                "callbacks.rich_progress_bar=null", "callbacks.rich_model_summary=null",
+                data_dir=fixture_data_dir, work_dir=work_dir,
+            )
+            train(cfg)
+            runs[model, data] = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+            GlobalHydra.instance().clear()
+        return runs[model, data]
+
+    return _trained
+
+
+@pytest.mark.parametrize(
+    ("model", "data"),
+    [("mlp", "mnist"), ("fc_small", "mnist_permuted"), ("cnn_small", "fashion_shifted")],
+)
+def test_eval_of_a_fresh_checkpoint_reproduces_the_test_accuracy_of_training(
+    compose_cfg, trained, model, data
+):
+    record = trained(model, data)
+    cfg = compose_cfg(f"ckpt_path={record['best_checkpoint']}", config_name="eval")
+    metrics = evaluate(cfg)
+    assert metrics["test/acc"] == record["metrics"]["test/acc"]
+    assert metrics["test/loss"] == pytest.approx(record["metrics"]["test/loss"], rel=1e-6)
+    written = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    assert written["metrics"] == metrics
+
+
+def test_eval_with_the_training_data_config_named_reproduces_the_test_accuracy(compose_cfg, trained):
+    record = trained("mlp", "mnist")
+    cfg = compose_cfg(
+        f"ckpt_path={record['best_checkpoint']}", "data=mnist", "data.limit_eval_samples=256",
+        config_name="eval",
+    )
+    assert evaluate(cfg)["test/acc"] == record["metrics"]["test/acc"]
+
+
+def test_a_permuted_checkpoint_restores_its_permutation(compose_cfg, trained, monkeypatch):
+    record = trained("fc_small", "mnist_permuted")
+    checkpoint = torch.load(record["best_checkpoint"], weights_only=True)
+    saved = checkpoint["ImageDataModule"]["permutation"]
+    # Asked for another permutation seed, evaluation still uses the one trained with.
+    cfg = compose_cfg(
+        f"ckpt_path={record['best_checkpoint']}", "data=mnist_permuted",
+        "data.permutation_seed=123", "data.limit_eval_samples=256", config_name="eval",
+    )
+    used = []
+    from mlp_vs_cnn.data import ImageDataModule
+
+    original = ImageDataModule.on_after_batch_transfer
+
+    def spy(self, batch, dataloader_idx=0):
+        used.append(self.permutation)
+        return original(self, batch, dataloader_idx)
+
+    monkeypatch.setattr(ImageDataModule, "on_after_batch_transfer", spy)
+    metrics = evaluate(cfg)
+    assert used and all(torch.equal(p, saved) for p in used)
+    assert metrics["test/acc"] == record["metrics"]["test/acc"]
+
+
+def test_eval_on_another_dataset_is_refused(compose_cfg, trained):
+    record = trained("mlp", "mnist")
+    cfg = compose_cfg(f"ckpt_path={record['best_checkpoint']}", "data=fashion", config_name="eval")
+    with pytest.raises(CheckpointError, match="trained on MNIST, not FashionMNIST"):
+        evaluate(cfg)
+
+
+def test_eval_on_another_image_size_is_refused(compose_cfg, trained):
+    record = trained("mlp", "mnist")
+    cfg = compose_cfg(
+        f"ckpt_path={record['best_checkpoint']}", "data=mnist_shifted", config_name="eval"
+    )
+    with pytest.raises(CheckpointError, match="28x28 images but this data config gives 56x56"):
+        evaluate(cfg)
+
+
+def test_a_missing_checkpoint_is_refused(compose_cfg, tmp_path):
+    cfg = compose_cfg(f"ckpt_path={tmp_path / 'nothing.ckpt'}", config_name="eval")
+    with pytest.raises(CheckpointError, match="No checkpoint at"):
+        evaluate(cfg)
+
+
+def test_a_corrupt_checkpoint_is_refused(compose_cfg, trained, tmp_path):
+    record = trained("mlp", "mnist")
+    path = tmp_path / "cut.ckpt"
+    path.write_bytes(Path(record["best_checkpoint"]).read_bytes()[:1000])
+    cfg = compose_cfg(f"ckpt_path={path}", config_name="eval")
+    with pytest.raises(CheckpointError, match="cannot be loaded safely"):
+        evaluate(cfg)
+
+
+def test_a_checkpoint_of_another_project_is_refused(compose_cfg, tmp_path):
+    path = tmp_path / "other.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"net": {"_target_": "os.system"}}}, path)
+    cfg = compose_cfg(f"ckpt_path={path}", config_name="eval")
+    with pytest.raises(CheckpointError, match="not a checkpoint of this project"):
+        evaluate(cfg)
+
+
+def test_a_checkpoint_with_pickled_objects_is_refused(compose_cfg, tmp_path):
+    path = tmp_path / "pickled.ckpt"
+    torch.save({"hyper_parameters": {"net": {"_target_": Path("x")}}}, path)
+    cfg = compose_cfg(f"ckpt_path={path}", config_name="eval")
+    with pytest.raises(CheckpointError, match="cannot be loaded safely"):
+        evaluate(cfg)
