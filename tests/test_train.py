@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from mlp_vs_cnn.training import train
-from tests.conftest import DATA_CONFIGS, MODEL_CONFIGS
+from mlp_vs_cnn.training import evaluate, train
+from tests.conftest import DATA_CONFIGS, MODEL_CONFIGS, ROOT, write_dataset
 
 
 @pytest.mark.parametrize("data", DATA_CONFIGS)
@@ -20,3 +22,84 @@ def test_every_model_runs_fast_dev_run_on_every_data_config(compose_cfg, model, 
     record = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
     assert record["choices"]["model"] == model and record["choices"]["data"] == data
     assert record["num_parameters"] > 0
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under `folder` with its size and modification time."""
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+def test_a_run_writes_checkpoints_metrics_and_tensorboard_events_in_its_folder(compose_cfg):
+    cfg = compose_cfg("model=cnn_small", "data=mnist_permuted", "debug=quick")
+    metrics = train(cfg)
+    run = Path(cfg.paths.output_dir)
+    record = json.loads((run / "metrics.json").read_text())
+    assert record["num_parameters"] == 6_422
+    assert record["metrics"] == metrics
+    assert {"val/acc", "val/acc_best", "test/acc", "test/loss"} <= set(metrics)
+    assert Path(record["best_checkpoint"]).is_file()
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_training_and_evaluation_write_nothing_into_the_data_folder(compose_cfg, tmp_path):
+    data_dir = write_dataset(tmp_path / "data", "MNIST")
+    before = snapshot(data_dir)
+    cfg = compose_cfg("data=mnist_shifted", "debug=quick", "logger=none", data_dir=data_dir)
+    train(cfg)
+    record = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    checkpoint = record["best_checkpoint"]
+    evaluate(compose_cfg(f"ckpt_path={checkpoint}", config_name="eval", data_dir=data_dir))
+    assert snapshot(data_dir) == before
+
+
+def test_a_run_without_a_seed_draws_one_and_records_it(compose_cfg):
+    cfg = compose_cfg("seed=null", "data=mnist_shifted", "debug=fast_dev_run")
+    train(cfg)
+    record = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    assert isinstance(record["seed"], int)
+    assert record["config"]["data"]["shuffle_seed"] == record["seed"]
+
+
+def test_the_training_loss_decreases_on_learnable_fixture_data(compose_cfg):
+    cfg = compose_cfg("model=mlp", "data=mnist", "debug=quick", "trainer.max_epochs=3",
+                      "logger=none")
+    metrics = train(cfg)
+    assert metrics["test/acc"] > 0.5
+
+
+@pytest.mark.slow
+def test_a_multirun_from_the_command_line_writes_one_run_folder_per_job(
+    fixture_data_dir, tmp_path
+):
+    sweep_dir = tmp_path / "multirun"
+    command = [
+        sys.executable, "train.py", "-m", "model=mlp,cnn_small", "data=mnist", "debug=quick",
+        "data.val_size=100", f"paths.data_dir={fixture_data_dir}", f"paths.log_dir={tmp_path}",
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
+    assert [p.name.split("_", 1)[0] for p in runs] == ["0", "1"]
+    for run, model in zip(runs, ["mlp", "cnn_small"]):
+        assert f"model={model}" in run.name
+        record = json.loads((run / "metrics.json").read_text())
+        assert record["choices"]["model"] == model
+        assert 0.0 <= record["metrics"]["test/acc"] <= 1.0
+    assert not (tmp_path / "train").exists()  # nothing outside the sweep folder
+
+
+@pytest.mark.slow
+def test_mlp_on_real_mnist_is_above_90_percent_after_one_epoch(compose_cfg, real_data_dir):
+    before = snapshot(real_data_dir)
+    cfg = compose_cfg(
+        "model=mlp", "data=mnist", "data.val_size=5000", "data.download=false",
+        "trainer.max_epochs=1", "logger=none", data_dir=real_data_dir,
+    )
+    metrics = train(cfg)
+    assert metrics["test/acc"] > 0.90
+    assert snapshot(real_data_dir) == before

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import random
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -92,8 +93,10 @@ def write_metrics(output_dir: str | Path, record: Mapping[str, Any]) -> Path:
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Seed, build, fit, test the best checkpoint; write and return the run's final metrics."""
-    if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
+    if cfg.get("seed") is None:
+        # A random run draws its seed and records it, so that it can be repeated.
+        cfg.seed = random.SystemRandom().randrange(2**31)
+    L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
 
     datamodule: ImageDataModule = instantiate(cfg.data, _convert_="all")
