@@ -1,4 +1,4 @@
-"""eval.py: a checkpoint reproduces its test accuracy, keeps its permutation, and refuses other data."""
+"""eval.py: a checkpoint reproduces its test accuracy, keeps its permutation, refuses other data."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
 
+from mlp_vs_cnn.data import ImageDataModule
+from mlp_vs_cnn.data.transforms import make_permutation
 from mlp_vs_cnn.models.classifier import CheckpointError
 from mlp_vs_cnn.training import evaluate, train
 from tests.conftest import compose_config
@@ -23,12 +25,19 @@ def trained(tmp_path_factory, fixture_data_dir):
         if (model, data) not in runs:
             work_dir = tmp_path_factory.mktemp(f"{model}_{data}")
             cfg = compose_config(
-                f"model={model}", f"data={data}", "debug=quick", "logger=none",
-                "callbacks.rich_progress_bar=null", "callbacks.rich_model_summary=null",
-                data_dir=fixture_data_dir, work_dir=work_dir,
+                f"model={model}",
+                f"data={data}",
+                "debug=quick",
+                "logger=none",
+                "callbacks.rich_progress_bar=null",
+                "callbacks.rich_model_summary=null",
+                data_dir=fixture_data_dir,
+                work_dir=work_dir,
             )
             train(cfg)
-            runs[model, data] = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+            runs[model, data] = json.loads(
+                (Path(cfg.paths.output_dir) / "metrics.json").read_text()
+            )
             GlobalHydra.instance().clear()
         return runs[model, data]
 
@@ -51,10 +60,14 @@ def test_eval_of_a_fresh_checkpoint_reproduces_the_test_accuracy_of_training(
     assert written["metrics"] == metrics
 
 
-def test_eval_with_the_training_data_config_named_reproduces_the_test_accuracy(compose_cfg, trained):
+def test_eval_with_the_training_data_config_named_reproduces_the_test_accuracy(
+    compose_cfg, trained
+):
     record = trained("mlp", "mnist")
     cfg = compose_cfg(
-        f"ckpt_path={record['best_checkpoint']}", "data=mnist", "data.limit_eval_samples=256",
+        f"ckpt_path={record['best_checkpoint']}",
+        "data=mnist",
+        "data.limit_eval_samples=256",
         config_name="eval",
     )
     assert evaluate(cfg)["test/acc"] == record["metrics"]["test/acc"]
@@ -64,14 +77,16 @@ def test_a_permuted_checkpoint_restores_its_permutation(compose_cfg, trained, mo
     record = trained("fc_small", "mnist_permuted")
     checkpoint = torch.load(record["best_checkpoint"], weights_only=True)
     saved = checkpoint["ImageDataModule"]["permutation"]
+    assert torch.equal(saved, make_permutation(784, seed=0))
     # Asked for another permutation seed, evaluation still uses the one trained with.
     cfg = compose_cfg(
-        f"ckpt_path={record['best_checkpoint']}", "data=mnist_permuted",
-        "data.permutation_seed=123", "data.limit_eval_samples=256", config_name="eval",
+        f"ckpt_path={record['best_checkpoint']}",
+        "data=mnist_permuted",
+        "data.permutation_seed=123",
+        "data.limit_eval_samples=256",
+        config_name="eval",
     )
     used = []
-    from mlp_vs_cnn.data import ImageDataModule
-
     original = ImageDataModule.on_after_batch_transfer
 
     def spy(self, batch, dataloader_idx=0):

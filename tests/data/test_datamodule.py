@@ -1,4 +1,4 @@
-"""The DataModule: splits, the permutation shared by every split, fixed and redrawn canvas positions."""
+"""The DataModule: splits, one permutation for every split, fixed and redrawn canvas positions."""
 
 from __future__ import annotations
 
@@ -13,8 +13,14 @@ from mlp_vs_cnn.data.transforms import make_permutation, unpermute_pixels
 @pytest.fixture
 def make_datamodule(fixture_data_dir):
     def _make(**kwargs) -> ImageDataModule:
-        options = dict(data_dir=str(fixture_data_dir), download=False, val_size=100,
-                       batch_size=50, eval_batch_size=40, normalize=False)
+        options = dict(
+            data_dir=str(fixture_data_dir),
+            download=False,
+            val_size=100,
+            batch_size=50,
+            eval_batch_size=40,
+            normalize=False,
+        )
         datamodule = ImageDataModule(**{**options, **kwargs})
         datamodule.setup("fit")
         return datamodule
@@ -90,7 +96,9 @@ def test_validation_and_test_positions_repeat_across_epochs(make_datamodule):
         second = torch.cat([x for x, _ in transformed(datamodule, loader)])
         assert torch.equal(first, second), split
         fresh = make_datamodule(canvas_size=56, image_size=56)
-        assert torch.equal(first, torch.cat([x for x, _ in transformed(fresh, loaders(fresh)[split])]))
+        assert torch.equal(
+            first, torch.cat([x for x, _ in transformed(fresh, loaders(fresh)[split])])
+        )
 
 
 def test_validation_and_test_positions_differ_from_each_other_and_from_the_center(make_datamodule):
@@ -108,7 +116,7 @@ def test_training_positions_change_between_epochs(make_datamodule):
         loader.sampler.set_epoch(epoch)
         by_image = {}
         for images, _, offsets in loader:
-            for image, offset in zip(images, offsets):
+            for image, offset in zip(images, offsets, strict=True):
                 by_image[image.numpy().tobytes()] = offset
         return torch.stack([by_image[k] for k in sorted(by_image)])
 
@@ -118,8 +126,9 @@ def test_training_positions_change_between_epochs(make_datamodule):
 
 
 def test_center_placement_puts_every_image_in_the_middle(make_datamodule):
-    datamodule = make_datamodule(canvas_size=56, image_size=56, train_placement="center",
-                                 eval_placement="center")
+    datamodule = make_datamodule(
+        canvas_size=56, image_size=56, train_placement="center", eval_placement="center"
+    )
     for split, loader in loaders(datamodule).items():
         for x, source in transformed(datamodule, loader):
             assert torch.equal(x[:, 14:42, 14:42], source), split
@@ -137,7 +146,9 @@ def test_center_placement_puts_every_image_in_the_middle(make_datamodule):
         (dict(val_size=0), "val_size"),
     ],
 )
-def test_inconsistent_data_options_are_refused_with_a_clear_message(fixture_data_dir, options, message):
+def test_inconsistent_data_options_are_refused_with_a_clear_message(
+    fixture_data_dir, options, message
+):
     with pytest.raises(ValueError, match=message):
         ImageDataModule(data_dir=str(fixture_data_dir), **options)
 

@@ -120,8 +120,14 @@ def _corrupt(path: Path, how: str) -> None:
 @pytest.mark.parametrize(
     "how",
     [
-        "truncated", "too_long", "header_only", "too_short", "bad_magic",
-        "truncated_gzip", "not_gzip", "corrupt_deflate",
+        "truncated",
+        "too_long",
+        "header_only",
+        "too_short",
+        "bad_magic",
+        "truncated_gzip",
+        "not_gzip",
+        "corrupt_deflate",
     ],
 )
 def test_corrupt_or_truncated_files_give_a_data_files_error_naming_the_file(tmp_path, how):

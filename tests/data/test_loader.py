@@ -9,8 +9,14 @@ from mlp_vs_cnn.data.loader import EpochSampler, TensorBatchLoader
 
 
 def make_loader(n=103, batch_size=10, shuffle=True, seed=0, rank=0, world_size=1, **kwargs):
-    sampler = EpochSampler(n, shuffle, seed=seed, rank=rank, world_size=world_size,
-                           equal_shards=kwargs.pop("equal_shards", False))
+    sampler = EpochSampler(
+        n,
+        shuffle,
+        seed=seed,
+        rank=rank,
+        world_size=world_size,
+        equal_shards=kwargs.pop("equal_shards", False),
+    )
     return TensorBatchLoader((torch.arange(n), torch.arange(n) * 10), batch_size, sampler, **kwargs)
 
 
@@ -57,7 +63,9 @@ def test_evaluation_order_is_sequential():
 
 @pytest.mark.parametrize("world_size", [2, 3])
 def test_evaluation_shards_of_all_ranks_cover_every_index_once(world_size):
-    shards = [seen(make_loader(shuffle=False, rank=r, world_size=world_size)) for r in range(world_size)]
+    shards = [
+        seen(make_loader(shuffle=False, rank=r, world_size=world_size)) for r in range(world_size)
+    ]
     assert torch.equal(torch.cat(shards).sort().values, torch.arange(103))
 
 
@@ -93,8 +101,8 @@ def test_state_dict_resumes_mid_epoch_at_the_next_unseen_batch():
     resumed.load_state_dict(state)
     rest = list(resumed)
     assert len(rest) == len(full) - 4
-    for got, expected in zip(rest, full[4:]):
-        assert all(torch.equal(a, b) for a, b in zip(got, expected))
+    for got, expected in zip(rest, full[4:], strict=True):
+        assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
     # The next epoch after the resumed one is complete again.
     resumed.sampler.set_epoch(2)
     assert len(list(resumed)) == len(full)

@@ -1,4 +1,4 @@
-"""The variant transforms: canvas placement keeps the whole image; the permutation is a bijection."""
+"""Variant transforms: canvas placement keeps the whole image; the permutation is a bijection."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def test_shifted_images_keep_every_pixel_of_the_digit_on_the_canvas():
     canvas = place_on_canvas(images, 56, offsets)
     assert canvas.shape == (64, 56, 56)
     assert torch.equal(canvas.long().sum((1, 2)), images.long().sum((1, 2)))
-    for image, picture, (row, col) in zip(images, canvas, offsets.tolist()):
+    for image, picture, (row, col) in zip(images, canvas, offsets.tolist(), strict=True):
         assert torch.equal(picture[row : row + 28, col : col + 28], image)
 
 

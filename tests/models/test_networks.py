@@ -44,8 +44,15 @@ def test_mlp_layers_follow_hidden_sizes():
 
 
 def test_convnet_groups_and_dropout_follow_their_arguments():
-    net = ConvNet(28, 10, channels=[30, 30], groups=[1, 6], hidden_sizes=[100],
-                  conv_dropout=0.5, fc_dropout=0.5)
+    net = ConvNet(
+        28,
+        10,
+        channels=[30, 30],
+        groups=[1, 6],
+        hidden_sizes=[100],
+        conv_dropout=0.5,
+        fc_dropout=0.5,
+    )
     convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [c.groups for c in convs] == [1, 6]
     assert sum(isinstance(m, torch.nn.Dropout2d) for m in net.modules()) == 1

@@ -52,7 +52,7 @@ def read_idx(path: Path, expected_magic: int) -> torch.Tensor:
     try:
         with opener(path, "rb") as f:
             content = f.read()
-    except (OSError, EOFError, zlib.error) as err:  # gzip's errors on a truncated or corrupt stream
+    except (OSError, EOFError, zlib.error) as err:  # gzip: a truncated or corrupt stream
         raise DataFilesError(f"{path} cannot be read ({err}); delete it and fetch it again.") from err
     if len(content) < 8:
         raise DataFilesError(f"{path} is too short to be an IDX file; delete it and fetch it again.")
