@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mlp_vs_cnn.data import DataFilesError
 from mlp_vs_cnn.training import evaluate, train
 from tests.conftest import DATA_CONFIGS, MODEL_CONFIGS, ROOT, write_dataset
 
@@ -70,6 +71,29 @@ def test_a_few_epochs_learn_the_fixture_digits_well_above_chance(compose_cfg):
     metrics = train(cfg)
     assert metrics["test/acc"] > 0.5
 
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["optimizer=sgd", "scheduler=cosine"],
+        ["optimizer=adam", "scheduler=plateau"],
+        ["logger=csv"],
+    ],
+)
+def test_every_optimizer_scheduler_and_logger_config_trains(compose_cfg, overrides):
+    cfg = compose_cfg("model=fc_small", "debug=quick", "trainer.max_epochs=2", *overrides)
+    metrics = train(cfg)
+    assert metrics["train/acc"] >= 0.0 and "test/acc" in metrics
+
+
+def test_a_run_on_an_empty_data_folder_stops_with_a_data_files_error(compose_cfg, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cfg = compose_cfg("debug=fast_dev_run", "data.download=false", data_dir=empty)
+    with pytest.raises(DataFilesError, match="train-images-idx3-ubyte.gz"):
+        train(cfg)
+    assert not any(empty.iterdir())
 
 @pytest.mark.slow
 def test_a_multirun_from_the_command_line_writes_one_run_folder_per_job(

@@ -14,7 +14,7 @@ from typing import Any
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from lightning.pytorch.loggers import Logger
+from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
@@ -113,8 +113,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     hparams = run_hparams(cfg, model)
     log.info("%s: %s parameters", cfg.model._target_, f"{model.num_parameters:,}")
     for logger in loggers:
-        # Declaring the metrics here puts them beside the hyperparameters in HPARAMS.
-        logger.log_hyperparams(hparams, metrics={m: math.nan for m in HPARAM_METRICS})
+        if isinstance(logger, TensorBoardLogger):
+            # Declaring the metrics here puts them beside the hyperparameters in HPARAMS.
+            logger.log_hyperparams(hparams, metrics={m: math.nan for m in HPARAM_METRICS})
+        else:
+            logger.log_hyperparams(hparams)
 
     started = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
