@@ -10,12 +10,18 @@ evaluated on data of its dataset and image size; a permuted model gets back its 
 import hydra
 from omegaconf import DictConfig
 
+from mlp_vs_cnn.data import DataFilesError
+from mlp_vs_cnn.models.classifier import CheckpointError
 from mlp_vs_cnn.training import evaluate
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
-    evaluate(cfg)
+    try:
+        evaluate(cfg)
+    except (CheckpointError, DataFilesError) as err:
+        # The message says what is wrong and what to do; a traceback would only hide it.
+        raise SystemExit(f"eval.py: {err}") from None
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from mlp_vs_cnn.data import ImageDataModule
 from mlp_vs_cnn.data.transforms import make_permutation
 from mlp_vs_cnn.models.classifier import CheckpointError
 from mlp_vs_cnn.training import evaluate, train
-from tests.conftest import compose_config
+from tests.conftest import ROOT, compose_config
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +146,19 @@ def test_a_checkpoint_with_pickled_objects_is_refused(compose_cfg, tmp_path):
     cfg = compose_cfg(f"ckpt_path={path}", config_name="eval")
     with pytest.raises(CheckpointError, match="cannot be loaded safely"):
         evaluate(cfg)
+
+
+@pytest.mark.slow
+def test_eval_from_the_command_line_reports_a_mismatch_as_a_message_not_a_traceback(
+    trained, fixture_data_dir, tmp_path
+):
+    record = trained("mlp", "mnist")
+    command = [
+        sys.executable, "eval.py", f"ckpt_path={record['best_checkpoint']}", "data=fashion",
+        f"paths.data_dir={fixture_data_dir}", f"paths.log_dir={tmp_path}",
+        "trainer.accelerator=cpu",
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "trained on MNIST, not FashionMNIST" in result.stderr
+    assert "Traceback" not in result.stderr
