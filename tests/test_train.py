@@ -65,14 +65,6 @@ def test_a_run_without_a_seed_draws_one_and_records_it(compose_cfg):
     assert record["config"]["data"]["shuffle_seed"] == record["seed"]
 
 
-def test_a_few_epochs_learn_the_fixture_digits_well_above_chance(compose_cfg):
-    cfg = compose_cfg("model=mlp", "data=mnist", "debug=quick", "trainer.max_epochs=3",
-                      "logger=none")
-    metrics = train(cfg)
-    assert metrics["test/acc"] > 0.5
-
-
-
 @pytest.mark.parametrize(
     "overrides",
     [
@@ -82,7 +74,7 @@ def test_a_few_epochs_learn_the_fixture_digits_well_above_chance(compose_cfg):
     ],
 )
 def test_every_optimizer_scheduler_and_logger_config_trains(compose_cfg, overrides):
-    cfg = compose_cfg("model=fc_small", "debug=quick", "trainer.max_epochs=2", *overrides)
+    cfg = compose_cfg("model=fc_small", "debug=quick", *overrides)
     metrics = train(cfg)
     assert metrics["train/acc"] >= 0.0 and "test/acc" in metrics
 
@@ -95,14 +87,20 @@ def test_a_run_on_an_empty_data_folder_stops_with_a_data_files_error(compose_cfg
         train(cfg)
     assert not any(empty.iterdir())
 
+
 @pytest.mark.slow
-def test_a_multirun_from_the_command_line_writes_one_run_folder_per_job(
-    fixture_data_dir, tmp_path
-):
+def test_a_multirun_from_the_command_line_writes_one_run_folder_per_job(fixture_data_dir, tmp_path):
     sweep_dir = tmp_path / "multirun"
     command = [
-        sys.executable, "train.py", "-m", "model=mlp,cnn_small", "data=mnist", "debug=quick",
-        "data.val_size=100", f"paths.data_dir={fixture_data_dir}", f"paths.log_dir={tmp_path}",
+        sys.executable,
+        "train.py",
+        "-m",
+        "model=mlp,cnn_small",
+        "data=mnist",
+        "debug=quick",
+        "data.val_size=100",
+        f"paths.data_dir={fixture_data_dir}",
+        f"paths.log_dir={tmp_path}",
         f"hydra.sweep.dir={sweep_dir}",
     ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
@@ -121,8 +119,13 @@ def test_a_multirun_from_the_command_line_writes_one_run_folder_per_job(
 def test_mlp_on_real_mnist_is_above_90_percent_after_one_epoch(compose_cfg, real_data_dir):
     before = snapshot(real_data_dir)
     cfg = compose_cfg(
-        "model=mlp", "data=mnist", "data.val_size=5000", "data.download=false",
-        "trainer.max_epochs=1", "logger=none", data_dir=real_data_dir,
+        "model=mlp",
+        "data=mnist",
+        "data.val_size=5000",
+        "data.download=false",
+        "trainer.max_epochs=1",
+        "logger=none",
+        data_dir=real_data_dir,
     )
     metrics = train(cfg)
     assert metrics["test/acc"] > 0.90
