@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
@@ -97,6 +98,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         # A random run draws its seed and records it, so that it can be repeated.
         cfg.seed = random.SystemRandom().randrange(2**31)
     L.seed_everything(cfg.seed, workers=True)
+    if cfg.get("num_threads"):
+        torch.set_num_threads(cfg.num_threads)
+    log.info("torch uses %d CPU threads", torch.get_num_threads())
     output_dir = Path(cfg.paths.output_dir)
 
     datamodule: ImageDataModule = instantiate(cfg.data, _convert_="all")

@@ -2,7 +2,7 @@
 
 `TensorBatchLoader` stands where a `DataLoader` would. Lightning drives it like one: it calls
 `sampler.set_epoch` before each epoch, and saves and restores `state_dict()` in checkpoints so
-that a run stopped in the middle of an epoch resumes at the next unseen batch.
+that a run stopped in the middle of an epoch resumes at the next untrained batch.
 """
 
 from __future__ import annotations
@@ -81,7 +81,10 @@ class TensorBatchLoader:
         self.sampler = sampler
         self.batch_sampler = None  # DataLoader's interface, which Lightning inspects
         self.drop_last = drop_last
-        self._batches_done = 0  # batches handed out in the current epoch, for a mid-epoch resume
+        # Batches of the current epoch already trained on, for a mid-epoch resume. Lightning fetches
+        # one batch ahead (to know which is the last), so when batch k is handed out, k have been
+        # used: counting the batches handed out would skip one batch on resume.
+        self._batches_done = 0
         self._resume_from = 0
 
     def __len__(self) -> int:
@@ -96,7 +99,7 @@ class TensorBatchLoader:
         start, self._resume_from = self._resume_from, 0
         for batch in range(start, len(self)):
             index = order[batch * self.batch_size : (batch + 1) * self.batch_size]
-            self._batches_done = batch + 1
+            self._batches_done = batch
             yield tuple(t[index] for t in tensors)
         self._batches_done = 0
 

@@ -67,6 +67,12 @@ class ImageClassifier(L.LightningModule):
         x, y = batch
         logits = self.net(x)
         loss = F.cross_entropy(logits, y)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"The training loss is {loss.item()} at epoch {self.current_epoch}, batch "
+                f"{batch_idx}: training diverged, so the run stops here. Lower optimizer.lr, or "
+                f"check the data config (e.g. data.std must be positive)."
+            )
         self.train_acc(logits, y)
         self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
@@ -80,18 +86,31 @@ class ImageClassifier(L.LightningModule):
         self.log(f"{stage}/loss", loss_metric, on_step=False, on_epoch=True, prog_bar=stage == "val")
         self.log(f"{stage}/acc", acc_metric, on_step=False, on_epoch=True, prog_bar=True)
 
-    def on_train_start(self) -> None:
-        # Sanity-check validation must not count as the best epoch.
-        self.val_acc_best.reset()
-
     def validation_step(self, batch, batch_idx: int) -> None:
         self._evaluate(batch, self.val_loss, self.val_acc, "val")
 
     def on_validation_epoch_end(self) -> None:
-        if self.trainer.sanity_checking:
+        if self.trainer.sanity_checking:  # sanity-check validation is not an epoch of training
             return
         self.val_acc_best(self.val_acc.compute())
         self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # The best validation accuracy so far must survive a resume.
+        checkpoint["val_acc_best"] = self.val_acc_best.max_value.detach().cpu()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Refuse to resume a checkpoint of another network; restore the best accuracy so far."""
+        saved = checkpoint.get("hyper_parameters", {})
+        if saved.get("net") != self.hparams.net or saved.get("num_classes") != self.hparams.num_classes:
+            raise CheckpointError(
+                f"The checkpoint holds another network than this run builds: it has "
+                f"{_describe(saved.get('net'))} with {saved.get('num_classes')} classes, this run "
+                f"{_describe(self.hparams.net)} with {self.hparams.num_classes} classes. Resume with "
+                f"the model and data configs it was trained with, or drop ckpt_path to start afresh."
+            )
+        if "val_acc_best" in checkpoint:
+            self.val_acc_best.update(checkpoint["val_acc_best"])
 
     def test_step(self, batch, batch_idx: int) -> None:
         self._evaluate(batch, self.test_loss, self.test_acc, "test")
@@ -107,6 +126,14 @@ class ImageClassifier(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "monitor": "val/acc", "interval": "epoch"},
         }
+
+
+def _describe(net: Mapping[str, Any] | None) -> str:
+    if not net:
+        return "no network config"
+    name = str(net.get("_target_", "?")).rsplit(".", 1)[-1]
+    args = ", ".join(f"{k}={v}" for k, v in net.items() if k != "_target_")
+    return f"{name}({args})"
 
 
 class CheckpointError(ValueError):
