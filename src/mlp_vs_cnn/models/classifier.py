@@ -101,13 +101,13 @@ class ImageClassifier(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Refuse to resume a checkpoint of another network; restore the best accuracy so far."""
-        saved = checkpoint.get("hyper_parameters", {})
-        if saved.get("net") != self.hparams.net or saved.get("num_classes") != self.hparams.num_classes:
+        saved, ours = checkpoint.get("hyper_parameters", {}), self.hparams
+        if saved.get("net") != ours.net or saved.get("num_classes") != ours.num_classes:
             raise CheckpointError(
                 f"The checkpoint holds another network than this run builds: it has "
-                f"{_describe(saved.get('net'))} with {saved.get('num_classes')} classes, this run "
-                f"{_describe(self.hparams.net)} with {self.hparams.num_classes} classes. Resume with "
-                f"the model and data configs it was trained with, or drop ckpt_path to start afresh."
+                f"{_describe(saved.get('net'))} with {saved.get('num_classes')} classes, this "
+                f"run {_describe(ours.net)} with {ours.num_classes} classes. Resume with the "
+                f"model and data configs it was trained with, or drop ckpt_path to start afresh."
             )
         if "val_acc_best" in checkpoint:
             self.val_acc_best.update(checkpoint["val_acc_best"])
