@@ -14,8 +14,10 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
+from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
@@ -92,6 +94,18 @@ def write_metrics(output_dir: str | Path, record: Mapping[str, Any]) -> Path:
     return path
 
 
+def check_strategy_fits_sweep(trainer: L.Trainer) -> None:
+    """Refuse `strategy=ddp` in a local sweep: its extra processes would each rerun the sweep."""
+    launcher = trainer.strategy.launcher
+    in_sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    if in_sweep and isinstance(launcher, _SubprocessScriptLauncher):
+        raise ValueError(
+            "strategy=ddp starts each extra process by rerunning the command line, which under -m "
+            "reruns the whole sweep. In a sweep use trainer.strategy=ddp_spawn, or "
+            "hydra/launcher=slurm (SLURM starts one task per device), or one run per command."
+        )
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Seed, build, fit, test the best checkpoint; write and return the run's final metrics."""
     if cfg.get("seed") is None:
@@ -114,6 +128,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=_instantiate_dict(cfg.get("callbacks")), logger=loggers or False
     )
+    check_strategy_fits_sweep(trainer)
     hparams = run_hparams(cfg, model)
     log.info("%s: %s parameters", cfg.model._target_, f"{model.num_parameters:,}")
     for logger in loggers:

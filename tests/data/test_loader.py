@@ -87,21 +87,21 @@ def test_per_epoch_tensor_is_drawn_from_the_epoch_and_sliced_alongside():
         assert torch.equal(extra, indices + 2000)
 
 
-def test_state_dict_resumes_mid_epoch_at_the_first_untrained_batch():
+def test_state_dict_resumes_mid_epoch_at_the_next_unseen_batch():
     loader = make_loader(per_epoch=lambda epoch: torch.arange(103) + 1000 * epoch)
     loader.sampler.set_epoch(1)
     full = list(loader)
     iterator = iter(loader)
-    for _ in range(4):  # Lightning has trained on 3 batches and fetched the 4th ahead
+    for _ in range(4):
         next(iterator)
     state = loader.state_dict()
-    assert state == {"epoch": 1, "batches_done": 3}
+    assert state == {"epoch": 1, "batches_done": 4}
 
     resumed = make_loader(per_epoch=lambda epoch: torch.arange(103) + 1000 * epoch)
     resumed.load_state_dict(state)
     rest = list(resumed)
-    assert len(rest) == len(full) - 3
-    for got, expected in zip(rest, full[3:], strict=True):
+    assert len(rest) == len(full) - 4
+    for got, expected in zip(rest, full[4:], strict=True):
         assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
     # The next epoch after the resumed one is complete again.
     resumed.sampler.set_epoch(2)

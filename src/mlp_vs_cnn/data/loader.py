@@ -2,7 +2,7 @@
 
 `TensorBatchLoader` stands where a `DataLoader` would. Lightning drives it like one: it calls
 `sampler.set_epoch` before each epoch, and saves and restores `state_dict()` in checkpoints so
-that a run stopped in the middle of an epoch resumes at the next untrained batch.
+that a run stopped in the middle of an epoch resumes at the next unseen batch.
 """
 
 from __future__ import annotations
@@ -81,9 +81,8 @@ class TensorBatchLoader:
         self.sampler = sampler
         self.batch_sampler = None  # DataLoader's interface, which Lightning inspects
         self.drop_last = drop_last
-        # Batches of the current epoch already trained on, for a mid-epoch resume. Lightning fetches
-        # one batch ahead (to know which is the last), so when batch k is handed out, k have been
-        # used: counting the batches handed out would skip one batch on resume.
+        # Batches handed out in the current epoch, for a mid-epoch resume. Lightning fetches a batch
+        # ahead only from loaders without a length, so for this one they are the batches trained.
         self._batches_done = 0
         self._resume_from = 0
 
@@ -99,7 +98,7 @@ class TensorBatchLoader:
         start, self._resume_from = self._resume_from, 0
         for batch in range(start, len(self)):
             index = order[batch * self.batch_size : (batch + 1) * self.batch_size]
-            self._batches_done = batch
+            self._batches_done = batch + 1
             yield tuple(t[index] for t in tensors)
         self._batches_done = 0
 

@@ -71,7 +71,7 @@ class ImageClassifier(L.LightningModule):
             raise FloatingPointError(
                 f"The training loss is {loss.item()} at epoch {self.current_epoch}, batch "
                 f"{batch_idx}: training diverged, so the run stops here. Lower optimizer.lr, or "
-                f"check the data config (e.g. data.std must be positive)."
+                f"check the inputs (data.mean, data.std)."
             )
         self.train_acc(logits, y)
         self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)

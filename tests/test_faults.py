@@ -1,0 +1,143 @@
+"""Faults: interruption and exact resume, determinism, NaN loss, mismatched checkpoints, failing jobs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from mlp_vs_cnn.models.classifier import CheckpointError
+from mlp_vs_cnn.training import train
+from tests.conftest import ROOT
+
+# Two epochs of 10 batches on the fixture (500 training images), quiet and quick.
+SMALL_RUN = (
+    "trainer.max_epochs=2",
+    "data.batch_size=50",
+    "data.limit_eval_samples=100",
+    "logger=none",
+    "callbacks.rich_progress_bar=null",
+    "callbacks.rich_model_summary=null",
+)
+
+
+class SignalAtStep(L.Callback):
+    """Send a signal to this process after training batch `step` (counted from 1), as a user or
+    SLURM would."""
+
+    def __init__(self, step: int, signum: int) -> None:
+        self.step, self.signum = step, signum
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), self.signum)
+
+
+def interrupt_at(step: int, signum: signal.Signals) -> tuple[str, ...]:
+    return (
+        f"+callbacks.interrupt._target_={__name__}.SignalAtStep",
+        f"+callbacks.interrupt.step={step}",
+        f"+callbacks.interrupt.signum={int(signum)}",
+    )
+
+
+@pytest.fixture
+def restore_sigint():
+    # Lightning ignores further Ctrl+C while it shuts down after one; give it back to pytest.
+    yield
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+
+
+def test_same_seed_gives_identical_metrics_on_cpu(compose_cfg, tmp_path):
+    first = train(compose_cfg(*SMALL_RUN, f"hydra.runtime.output_dir={tmp_path / 'a'}"))
+    second = train(compose_cfg(*SMALL_RUN, f"hydra.runtime.output_dir={tmp_path / 'b'}"))
+    assert first == second
+    for name, tensor in final_weights(tmp_path / "a").items():
+        assert torch.equal(tensor, final_weights(tmp_path / "b")[name]), name
+
+
+@pytest.mark.slow
+def test_a_run_stopped_by_sigterm_saves_a_checkpoint_and_resumes_to_the_same_metrics(
+    compose_cfg, tmp_path
+):
+    uninterrupted = train(compose_cfg(*SMALL_RUN, f"hydra.runtime.output_dir={tmp_path / 'a'}"))
+
+    run_dir = tmp_path / "b"
+    with pytest.raises(SystemExit):  # Lightning's SIGTERMException, after the 4th batch
+        train(compose_cfg(*SMALL_RUN, *interrupt_at(4, signal.SIGTERM), f"hydra.runtime.output_dir={run_dir}"))
+    saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert saved["global_step"] == 4 and saved["epoch"] == 0
+    assert not (run_dir / "metrics.json").exists()
+
+    resumed = train(compose_cfg(*SMALL_RUN, "ckpt_path=last", f"hydra.runtime.output_dir={run_dir}"))
+    assert resumed == uninterrupted
+    for name, tensor in final_weights(tmp_path / "a").items():
+        assert torch.equal(tensor, final_weights(run_dir)[name]), name
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_a_checkpoint_that_resumes(compose_cfg, tmp_path, restore_sigint):
+    run_dir = tmp_path / "run"
+    with pytest.raises(SystemExit):
+        train(compose_cfg(*SMALL_RUN, *interrupt_at(13, signal.SIGINT)))
+    saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert saved["epoch"] == 1  # interrupted in the second epoch, not at its end
+
+    metrics = train(compose_cfg(*SMALL_RUN, "ckpt_path=last"))
+    assert json.loads((run_dir / "metrics.json").read_text())["epochs"] == 2
+    assert metrics["val/acc_best"] >= metrics["val/acc"]
+
+
+def test_a_nan_loss_stops_the_run_with_a_clear_message(compose_cfg):
+    cfg = compose_cfg(*SMALL_RUN, "data.mean=nan")  # every input is NaN
+    with pytest.raises(FloatingPointError, match=r"training loss is nan at epoch 0, batch 0.*diverged"):
+        train(cfg)
+    assert not (Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt").exists()
+
+
+@pytest.mark.parametrize(
+    "other", [("model=cnn_small",), ("data=mnist_shifted",)], ids=["other_model", "other_input_size"]
+)
+def test_resuming_from_a_checkpoint_of_another_network_is_refused(compose_cfg, tmp_path, other):
+    train(compose_cfg(*SMALL_RUN, "trainer.max_epochs=1", f"hydra.runtime.output_dir={tmp_path / 'a'}"))
+    ckpt = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    with pytest.raises(CheckpointError, match=r"another network.*MLP\(image_size=28"):
+        train(compose_cfg(*SMALL_RUN, *other, f"ckpt_path={ckpt}"))
+
+
+def test_strategy_ddp_is_refused_in_a_local_sweep(compose_cfg):
+    cfg = compose_cfg(*SMALL_RUN, "trainer=ddp_sim", "trainer.strategy=ddp", "hydra.mode=MULTIRUN")
+    with pytest.raises(ValueError, match="ddp_spawn"):
+        train(cfg)
+
+
+@pytest.mark.slow
+def test_failing_jobs_of_a_sweep_are_reported_and_the_others_finish(tmp_path, fixture_data_dir):
+    # A bad override (a negative learning rate) and a NaN loss (data.mean=nan) fail; the last job
+    # runs.
+    command = [
+        sys.executable, str(ROOT / "train.py"), "-m", "optimizer.lr=-1,0.001", "data.mean=nan,0.1307",
+        *SMALL_RUN, "trainer.max_epochs=1", "data.val_size=100",
+        f"paths.data_dir={fixture_data_dir}", f"paths.log_dir={tmp_path}",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode != 0  # the sweep reports its first failure ...
+    assert "Invalid learning rate: -1" in done.stderr
+    jobs = sorted((tmp_path / "train" / "multiruns").glob("*/*_*"), key=lambda p: p.name)
+    assert len(jobs) == 4
+    # ... each failed job logged its own error, and the good job kept its results.
+    for job in jobs[:2]:
+        assert "Invalid learning rate: -1" in (job / "train.log").read_text()
+    assert "training diverged" in (jobs[2] / "train.log").read_text()
+    assert [(job / "metrics.json").exists() for job in jobs] == [False, False, False, True]
