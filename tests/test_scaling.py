@@ -1,4 +1,4 @@
-"""Scaling out: parallel and submitit sweeps, an Optuna search that resumes, DDP on two CPU processes.
+"""Scaling out: parallel and submitit sweeps, a resumable Optuna search, DDP on two CPU processes.
 
 Each test runs `train.py` from the command line, as a user would, on the fixture data.
 """
