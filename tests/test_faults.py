@@ -134,10 +134,16 @@ def test_failing_jobs_of_a_sweep_are_reported_and_the_others_finish(tmp_path, fi
     # A bad override (a negative learning rate) and a NaN loss (data.mean=nan) fail; the last job
     # runs.
     command = [
-        sys.executable, str(ROOT / "train.py"), "-m",
-        "optimizer.lr=-1,0.001", "data.mean=nan,0.1307",
-        *SMALL_RUN, "trainer.max_epochs=1", "data.val_size=100",
-        f"paths.data_dir={fixture_data_dir}", f"paths.log_dir={tmp_path}",
+        sys.executable,
+        str(ROOT / "train.py"),
+        "-m",
+        "optimizer.lr=-1,0.001",
+        "data.mean=nan,0.1307",
+        *SMALL_RUN,
+        "trainer.max_epochs=1",
+        "data.val_size=100",
+        f"paths.data_dir={fixture_data_dir}",
+        f"paths.log_dir={tmp_path}",
     ]
     done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert done.returncode != 0  # the sweep reports its first failure ...

@@ -23,8 +23,14 @@ QUIET = ("logger=none", "callbacks.rich_progress_bar=null", "callbacks.rich_mode
 
 def train_command(tmp_path: Path, data_dir: Path, *overrides: str) -> list[str]:
     return [
-        sys.executable, str(ROOT / "train.py"), *overrides, "debug=quick", "data.val_size=100",
-        *QUIET, f"paths.data_dir={data_dir}", f"paths.log_dir={tmp_path / 'logs'}",
+        sys.executable,
+        str(ROOT / "train.py"),
+        *overrides,
+        "debug=quick",
+        "data.val_size=100",
+        *QUIET,
+        f"paths.data_dir={data_dir}",
+        f"paths.log_dir={tmp_path / 'logs'}",
     ]
 
 
@@ -41,12 +47,14 @@ def sweep_jobs(tmp_path: Path) -> list[Path]:
 
 @pytest.mark.slow
 def test_parallel_launcher_runs_jobs_at_once_with_cores_shared_out(tmp_path, fixture_data_dir):
-    command = train_command(tmp_path, fixture_data_dir, "-m", "hydra/launcher=parallel",
-                            "model=mlp,cnn_small")
+    command = train_command(
+        tmp_path, fixture_data_dir, "-m", "hydra/launcher=parallel", "model=mlp,cnn_small"
+    )
     run(command, cwd=tmp_path)
     jobs = sweep_jobs(tmp_path)
     assert [json.loads((j / "metrics.json").read_text())["choices"]["model"] for j in jobs] == [
-        "mlp", "cnn_small",
+        "mlp",
+        "cnn_small",
     ]
     threads = max(joblib.cpu_count() // 2, 1)  # n_jobs: 2 in conf/hydra/launcher/parallel.yaml
     for job in jobs:
@@ -58,13 +66,19 @@ def test_submitit_local_runs_a_sweep_with_the_slurm_presets_resources(
     tmp_path, fixture_data_dir, compose_cfg
 ):
     # The resources of hydra/launcher=slurm, given to submitit's local executor instead of sbatch.
-    slurm = compose_cfg("hydra/launcher=slurm", "trainer=cpu", "hydra.sweep.dir=sweep",
-                        "hydra.job.name=train").hydra.launcher
+    slurm = compose_cfg(
+        "hydra/launcher=slurm", "trainer=cpu", "hydra.sweep.dir=sweep", "hydra.job.name=train"
+    ).hydra.launcher
     assert slurm.tasks_per_node == slurm.gpus_per_node == 1 and slurm.nodes == 1
     shared = {k: slurm[k] for k in ("timeout_min", "tasks_per_node", "nodes", "cpus_per_task")}
     command = train_command(
-        tmp_path, fixture_data_dir, "-m", "hydra/launcher=submitit_local", "trainer=cpu",
-        "model=mlp", *(f"hydra.launcher.{k}={v}" for k, v in shared.items()),
+        tmp_path,
+        fixture_data_dir,
+        "-m",
+        "hydra/launcher=submitit_local",
+        "trainer=cpu",
+        "model=mlp",
+        *(f"hydra.launcher.{k}={v}" for k, v in shared.items()),
     )
     run(command, cwd=tmp_path)
     (job,) = sweep_jobs(tmp_path)
@@ -74,8 +88,9 @@ def test_submitit_local_runs_a_sweep_with_the_slurm_presets_resources(
 
 def test_slurm_preset_asks_for_one_task_per_gpu(compose_cfg):
     overrides = ("trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2")
-    launcher = compose_cfg("hydra/launcher=slurm", *overrides, "hydra.sweep.dir=sweep",
-                           "hydra.job.name=train").hydra.launcher
+    launcher = compose_cfg(
+        "hydra/launcher=slurm", *overrides, "hydra.sweep.dir=sweep", "hydra.job.name=train"
+    ).hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert (launcher.tasks_per_node, launcher.gpus_per_node, launcher.nodes) == (4, 4, 2)
 
@@ -84,11 +99,13 @@ def test_slurm_preset_asks_for_one_task_per_gpu(compose_cfg):
 def test_optuna_search_continues_from_its_sqlite_file_after_an_interruption(
     tmp_path, fixture_data_dir
 ):
-    command = train_command(tmp_path, fixture_data_dir, "hparams_search=optuna",
-                            "hydra.sweeper.n_trials=2")
+    command = train_command(
+        tmp_path, fixture_data_dir, "hparams_search=optuna", "hydra.sweeper.n_trials=2"
+    )
     # Ctrl+C as soon as the second trial starts: the first one is finished and stored.
-    with subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.STDOUT, stdout=subprocess.PIPE,
-                          text=True) as search:
+    with subprocess.Popen(
+        command, cwd=tmp_path, stderr=subprocess.STDOUT, stdout=subprocess.PIPE, text=True
+    ) as search:
         for line in search.stdout:
             if "\t#1 : " in line:
                 search.send_signal(signal.SIGINT)
@@ -98,8 +115,10 @@ def test_optuna_search_continues_from_its_sqlite_file_after_an_interruption(
 
     storage = f"sqlite:///{tmp_path / 'logs' / 'optuna' / 'mlp_mnist.db'}"
     before = optuna.load_study(study_name="mlp_mnist", storage=storage).trials
-    assert [t.state for t in before] == [optuna.trial.TrialState.COMPLETE,
-                                         optuna.trial.TrialState.RUNNING]
+    assert [t.state for t in before] == [
+        optuna.trial.TrialState.COMPLETE,
+        optuna.trial.TrialState.RUNNING,
+    ]
 
     done = run([*command, "hydra.sweeper.n_trials=1"], cwd=tmp_path)
     assert "Using an existing study" in done.stdout + done.stderr
@@ -121,8 +140,7 @@ def test_ddp_sim_test_accuracy_matches_a_single_process_evaluation(
     assert record["choices"]["trainer"] == "ddp_sim"
     assert record["metrics"]["val/acc_best"] >= record["metrics"]["val/acc"]
 
-    cfg = compose_cfg(f"ckpt_path={record['best_checkpoint']}", "logger=none",
-                      config_name="eval")
+    cfg = compose_cfg(f"ckpt_path={record['best_checkpoint']}", "logger=none", config_name="eval")
     single = evaluate(cfg)
     assert single["test/acc"] == pytest.approx(record["metrics"]["test/acc"], abs=1e-6)
     assert single["test/loss"] == pytest.approx(record["metrics"]["test/loss"], rel=1e-5)
