@@ -90,12 +90,8 @@ def write_metrics(output_dir: str | Path, record: Mapping[str, Any]) -> Path:
     return path
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
-    """Seed, build, fit, test the best checkpoint; write and return the run's final metrics."""
-    if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
-    output_dir = Path(cfg.paths.output_dir)
-
+def build(cfg: DictConfig) -> tuple[ImageDataModule, ImageClassifier, L.Trainer, list[Logger]]:
+    """The data module, classifier, trainer and loggers of a training run (the benchmark uses it)."""
     datamodule: ImageDataModule = instantiate(cfg.data, _convert_="all")
     model = ImageClassifier(
         net=cfg.model,
@@ -107,6 +103,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=_instantiate_dict(cfg.get("callbacks")), logger=loggers or False
     )
+    return datamodule, model, trainer, loggers
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Seed, build, fit, test the best checkpoint; write and return the run's final metrics."""
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+    datamodule, model, trainer, loggers = build(cfg)
     hparams = run_hparams(cfg, model)
     log.info("%s: %s parameters", cfg.model._target_, f"{model.num_parameters:,}")
     for logger in loggers:
