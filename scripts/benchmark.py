@@ -164,11 +164,13 @@ def bare_train(cfg: DictConfig, x, y, warmup: int, batches: int) -> float:
     net = instantiate(cfg.model).to(device).train()
     optimizer = instantiate(cfg.optimizer)(params=net.parameters())
     bs = cfg.data.batch_size
+    order = torch.randperm(len(x), device=device)  # a training loop shuffles, as our loader does
     for step in range(warmup + batches):
         if step == warmup:
             synchronize(device)
             started = time.perf_counter()
-        xb, yb = x[step * bs : (step + 1) * bs], y[step * bs : (step + 1) * bs]
+        index = order[step * bs : (step + 1) * bs]
+        xb, yb = x[index], y[index]
         loss = F.cross_entropy(net(xb), yb)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -299,7 +301,11 @@ def run_train_py(args: list[str]) -> dict[str, float]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]))
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, env=env, capture_output=True, text=True
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     wall = time.perf_counter() - started
     if result.returncode != 0:
@@ -322,7 +328,11 @@ def benchmark_config(model: str, data: str, args, out: Path) -> dict:
     device = device_of(cfg)
     datamodule = instantiate(cfg.data, _convert_="all")
     datamodule.setup()
-    n_train = min(len(datamodule.splits["train"][0]), (args.warmup + args.batches) * cfg.data.batch_size)
+    if len(datamodule.splits["train"][0]) < (args.warmup + args.batches) * cfg.data.batch_size:
+        raise ValueError("--warmup + --batches is more than one epoch: lower them")
+    n_train = min(
+        len(datamodule.splits["train"][0]), (args.warmup + args.batches) * cfg.data.batch_size
+    )
     x_train, y_train = transformed(datamodule, "train", n_train, device)
     x_test, y_test = transformed(datamodule, "test", len(datamodule.splits["test"][0]), device)
 
@@ -343,7 +353,7 @@ def benchmark_config(model: str, data: str, args, out: Path) -> dict:
         for p in PIPELINES:
             result[f"{stage}_{p}"] = statistics.median(runs[f"{stage}_{p}"])
         for other in ("bare", "per_sample"):
-            ratios = [a / b for a, b in zip(runs[f"{stage}_ours"], runs[f"{stage}_{other}"])]
+            ratios = [a / b for a, b in zip(runs[f"{stage}_ours"], runs[f"{stage}_{other}"], strict=True)]
             result[f"{stage}_ours_over_{other}"] = statistics.median(ratios)
     return result
 
@@ -378,19 +388,27 @@ def print_table(results: list[dict]) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--models", nargs="+", default=["mlp", "lenet5"])
     parser.add_argument("--data", nargs="+", default=["mnist", "mnist_shifted", "mnist_permuted"])
-    parser.add_argument("--batches", type=int, default=60, help="timed training batches per round")
-    parser.add_argument("--warmup", type=int, default=10, help="training batches before timing")
+    parser.add_argument("--batches", type=int, default=50, help="timed training batches per round")
+    parser.add_argument("--warmup", type=int, default=5, help="training batches before timing")
     parser.add_argument("--eval-warmup", type=int, default=1, help="test batches before timing")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers (per-sample)")
     parser.add_argument("--override", nargs="*", default=[], help="extra Hydra overrides for all")
     parser.add_argument("--no-train-run", action="store_true", help="skip the train.py runs")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", type=Path, help="write the results to this file")
     args = parser.parse_args(argv)
 
+    if args.threads:
+        # Also for the train.py subprocesses. On a shared machine more threads than free cores
+        # make every pipeline erratic (OpenMP threads wait on each other).
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     report = {}
     with tempfile.TemporaryDirectory(prefix="benchmark_") as tmp:
@@ -398,7 +416,9 @@ def main(argv: list[str] | None = None) -> dict:
         if not args.no_train_run:  # first: the peak memory is that of the first child process
             log_dir = f"paths.log_dir={out / 'train_py_logs'}"
             report["train_py_default"] = run_train_py([log_dir, *args.override])
-            report["train_py_startup"] = run_train_py([log_dir, "debug=fast_dev_run", *args.override])
+            report["train_py_startup"] = run_train_py(
+                [log_dir, "debug=fast_dev_run", *args.override]
+            )
             report["train_py_startup"].pop("peak_rss_mb")
         results = []
         for model in args.models:

@@ -91,7 +91,7 @@ def write_metrics(output_dir: str | Path, record: Mapping[str, Any]) -> Path:
 
 
 def build(cfg: DictConfig) -> tuple[ImageDataModule, ImageClassifier, L.Trainer, list[Logger]]:
-    """The data module, classifier, trainer and loggers of a training run (the benchmark uses it)."""
+    """The data module, classifier, trainer and loggers of a run (the benchmark uses it too)."""
     datamodule: ImageDataModule = instantiate(cfg.data, _convert_="all")
     model = ImageClassifier(
         net=cfg.model,
