@@ -353,7 +353,8 @@ def benchmark_config(model: str, data: str, args, out: Path) -> dict:
         for p in PIPELINES:
             result[f"{stage}_{p}"] = statistics.median(runs[f"{stage}_{p}"])
         for other in ("bare", "per_sample"):
-            ratios = [a / b for a, b in zip(runs[f"{stage}_ours"], runs[f"{stage}_{other}"], strict=True)]
+            pairs = zip(runs[f"{stage}_ours"], runs[f"{stage}_{other}"], strict=True)
+            ratios = [a / b for a, b in pairs]
             result[f"{stage}_ours_over_{other}"] = statistics.median(ratios)
     return result
 
