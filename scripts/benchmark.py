@@ -162,6 +162,8 @@ def transformed(datamodule, split: str, n: int, device: torch.device, seed: int 
 def bare_train(cfg: DictConfig, x, y, warmup: int, batches: int) -> float:
     device = x.device
     net = instantiate(cfg.model).to(device).train()
+    if cfg.get("compile"):
+        net.compile()
     optimizer = instantiate(cfg.optimizer)(params=net.parameters())
     bs = cfg.data.batch_size
     order = torch.randperm(len(x), device=device)  # a training loop shuffles, as our loader does

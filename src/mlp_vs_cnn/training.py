@@ -99,6 +99,8 @@ def build(cfg: DictConfig) -> tuple[ImageDataModule, ImageClassifier, L.Trainer,
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
     )
+    if cfg.get("compile"):
+        model.net.compile()  # in place: checkpoints keep the same parameter names
     loggers: list[Logger] = _instantiate_dict(cfg.get("logger"))
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=_instantiate_dict(cfg.get("callbacks")), logger=loggers or False
