@@ -6,7 +6,7 @@ DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(CURDIR)/
 export DATA_DIR
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-fast lint format tensorboard clean
+.PHONY: help install train test test-fast lint format tensorboard clean bench
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -42,3 +42,6 @@ tensorboard: install ## Open TensorBoard on every run and sweep under logs/
 
 clean: ## Remove caches (keeps .venv, data and logs)
 	rm -rf .pytest_cache .ruff_cache **/__pycache__
+
+bench: install ## Benchmark training throughput: ours vs a bare loop vs per-sample loading (minutes)
+	$(BIN)/python scripts/benchmark.py $(ARGS)

@@ -106,6 +106,25 @@ def check_strategy_fits_sweep(trainer: L.Trainer) -> None:
         )
 
 
+def build(cfg: DictConfig) -> tuple[ImageDataModule, ImageClassifier, L.Trainer, list[Logger]]:
+    """The data module, classifier, trainer and loggers of a run (the benchmark uses it too)."""
+    datamodule: ImageDataModule = instantiate(cfg.data, _convert_="all")
+    model = ImageClassifier(
+        net=cfg.model,
+        num_classes=cfg.data.num_classes,
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+    )
+    if cfg.get("compile"):
+        model.net.compile()  # in place: checkpoints keep the same parameter names
+    loggers: list[Logger] = _instantiate_dict(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, callbacks=_instantiate_dict(cfg.get("callbacks")), logger=loggers or False
+    )
+    check_strategy_fits_sweep(trainer)
+    return datamodule, model, trainer, loggers
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Seed, build, fit, test the best checkpoint; write and return the run's final metrics."""
     if cfg.get("seed") is None:
@@ -116,19 +135,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         torch.set_num_threads(cfg.num_threads)
     log.info("torch uses %d CPU threads", torch.get_num_threads())
     output_dir = Path(cfg.paths.output_dir)
-
-    datamodule: ImageDataModule = instantiate(cfg.data, _convert_="all")
-    model = ImageClassifier(
-        net=cfg.model,
-        num_classes=cfg.data.num_classes,
-        optimizer=instantiate(cfg.optimizer),
-        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-    )
-    loggers: list[Logger] = _instantiate_dict(cfg.get("logger"))
-    trainer: L.Trainer = instantiate(
-        cfg.trainer, callbacks=_instantiate_dict(cfg.get("callbacks")), logger=loggers or False
-    )
-    check_strategy_fits_sweep(trainer)
+    datamodule, model, trainer, loggers = build(cfg)
     hparams = run_hparams(cfg, model)
     log.info("%s: %s parameters", cfg.model._target_, f"{model.num_parameters:,}")
     for logger in loggers:
