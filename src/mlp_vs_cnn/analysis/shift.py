@@ -121,7 +121,8 @@ def shift_robustness(
     generator = torch.Generator().manual_seed(seed)
     first, second = (random_offsets(len(pair_images), size, canvas, generator) for _ in range(2))
     both = _predict(
-        net, transform, pair_images.repeat(2, 1, 1), torch.cat([first, second]).to(device), batch_size
+        net, transform, pair_images.repeat(2, 1, 1), torch.cat([first, second]).to(device),
+        batch_size,
     ).view(2, -1)
     return ShiftRobustness(
         shifts=values.tolist(),
@@ -158,7 +159,8 @@ def distance_figure(curves: dict[str, ShiftRobustness], title: str = ""):
     fig, ax = plt.subplots(figsize=(5, 3.6))
     for label, result in curves.items():
         ax.plot(result.distances, result.accuracy_by_distance, marker="o", ms=3, label=label)
-    ax.set(xlabel="distance from the centre (pixels)", ylabel="test accuracy", ylim=(0, 1), title=title)
+    ax.set(xlabel="distance from the centre (pixels)", ylabel="test accuracy", ylim=(0, 1))
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     if len(curves) > 1 or any(curves):
         ax.legend(fontsize=8)
@@ -231,7 +233,7 @@ class ShiftRobustnessCallback(L.Callback):
             if hasattr(experiment, "add_figure"):  # TensorBoard's SummaryWriter
                 for name, fig in figures.items():
                     experiment.add_figure(name, fig, close=False)
-                for d, acc in zip(result.distances, result.accuracy_by_distance):
+                for d, acc in zip(result.distances, result.accuracy_by_distance, strict=True):
                     experiment.add_scalar("shift/acc_by_distance", acc, global_step=d)
                 for name, value in result.summary().items():
                     experiment.add_scalar(name, value)

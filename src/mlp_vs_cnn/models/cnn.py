@@ -20,7 +20,8 @@ class BlurPool2d(nn.Module):
         super().__init__()
         taps = torch.tensor([1.0, 2.0, 1.0])
         kernel = torch.outer(taps, taps) / 16
-        self.register_buffer("kernel", kernel.expand(channels, 1, 3, 3).contiguous(), persistent=False)
+        kernel = kernel.expand(channels, 1, 3, 3).contiguous()
+        self.register_buffer("kernel", kernel, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.pad(x, (1, 1, 1, 1), mode="reflect")
