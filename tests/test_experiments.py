@@ -86,8 +86,9 @@ def test_a_recipe_multirun_sweeps_its_own_params_into_its_own_folder(tmp_path, f
 @pytest.mark.slow
 def test_glob_over_recipes_runs_each_recipe_with_its_own_sweep(tmp_path, fixture_data_dir):
     # glob over two recipes; seed=1 and one model keep it small, the recipes' other params stay.
+    # (Hydra's glob takes a list to include: glob(a,b) would mean "include a, exclude b".)
     _multirun(
-        tmp_path, fixture_data_dir, "experiment=glob(perm*,mlp_*)", "seed=1", "model=fc_small"
+        tmp_path, fixture_data_dir, "experiment=glob([perm*,mlp_*])", "seed=1", "model=fc_small"
     )
     logs = tmp_path / "logs"
     permutation = _finished_runs(logs / "permutation" / "multiruns")
