@@ -69,7 +69,7 @@ class ConvNet(nn.Module):
             raise ValueError(f"groups {groups} must have one entry per conv layer {channels}")
         blocks: list[nn.Module] = []
         size, fan_in = image_size, in_channels
-        for i, (fan_out, group) in enumerate(zip(channels, groups)):
+        for i, (fan_out, group) in enumerate(zip(channels, groups, strict=True)):
             blocks += [nn.Conv2d(fan_in, fan_out, kernel_size, groups=group), nn.ReLU()]
             if conv_dropout and i > 0:
                 blocks.append(nn.Dropout2d(conv_dropout))
@@ -89,7 +89,7 @@ class ConvNet(nn.Module):
             self.features.append(nn.AdaptiveAvgPool2d(1))
         widths = [fan_in * size * size, *(hidden_sizes or [])]
         head: list[nn.Module] = [nn.Flatten()]
-        for a, b in zip(widths[:-1], widths[1:]):
+        for a, b in zip(widths[:-1], widths[1:], strict=True):
             head += [nn.Linear(a, b), nn.ReLU()]
             if fc_dropout:
                 head.append(nn.Dropout(fc_dropout))
