@@ -170,6 +170,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "metrics": metrics,
             "config": run_config(cfg),
         }
+        for callback in trainer.callbacks:  # analyses run after testing (e.g. shift robustness)
+            record.update(getattr(callback, "run_record", {}))
         log.info("Metrics written to %s", write_metrics(output_dir, record))
     return metrics
 

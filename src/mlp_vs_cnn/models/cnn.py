@@ -3,13 +3,37 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+
+class BlurPool2d(nn.Module):
+    """Low-pass filter each channel with the binomial [1, 2, 1] kernel, then keep every 2nd pixel.
+
+    Max-pool with stride 1 followed by this is the anti-aliased max-pool of Zhang 2019 ("Making
+    Convolutional Networks Shift-Invariant Again"): blurring before subsampling stops a shift of
+    one pixel from changing which activations survive. Reflect padding keeps the output size of
+    `nn.MaxPool2d(2)` for the even sizes our networks produce.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        taps = torch.tensor([1.0, 2.0, 1.0])
+        kernel = torch.outer(taps, taps) / 16
+        kernel = kernel.expand(channels, 1, 3, 3).contiguous()
+        self.register_buffer("kernel", kernel, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pad(x, (1, 1, 1, 1), mode="reflect")
+        return F.conv2d(x, self.kernel, stride=2, groups=x.shape[1])
 
 
 class ConvNet(nn.Module):
     """Blocks of conv -> ReLU -> [Dropout2d] -> max-pool 2, then fully connected layers.
 
     LeNet-5, the TwoConvTwoFullNet and the small parameter-matched CNN are all instances.
+    `global_pool` averages each feature map over all positions before the classifier (position
+    is discarded, as in `cnn_gap`); `antialias` blurs before each subsampling (Zhang 2019).
 
     Args:
         image_size: side of the square input images.
@@ -21,6 +45,8 @@ class ConvNet(nn.Module):
         conv_dropout: Dropout2d probability after each conv but the first (0 = none).
         fc_dropout: dropout probability after each hidden fully connected layer (0 = none).
         in_channels: channels of the input images.
+        global_pool: average each feature map over all positions instead of flattening it.
+        antialias: max-pool with stride 1, then a blurred stride-2 subsample (`BlurPool2d`).
     """
 
     def __init__(
@@ -34,6 +60,8 @@ class ConvNet(nn.Module):
         conv_dropout: float = 0.0,
         fc_dropout: float = 0.0,
         in_channels: int = 1,
+        global_pool: bool = False,
+        antialias: bool = False,
     ) -> None:
         super().__init__()
         groups = groups or [1] * len(channels)
@@ -41,11 +69,14 @@ class ConvNet(nn.Module):
             raise ValueError(f"groups {groups} must have one entry per conv layer {channels}")
         blocks: list[nn.Module] = []
         size, fan_in = image_size, in_channels
-        for i, (fan_out, group) in enumerate(zip(channels, groups)):
+        for i, (fan_out, group) in enumerate(zip(channels, groups, strict=True)):
             blocks += [nn.Conv2d(fan_in, fan_out, kernel_size, groups=group), nn.ReLU()]
             if conv_dropout and i > 0:
                 blocks.append(nn.Dropout2d(conv_dropout))
-            blocks.append(nn.MaxPool2d(2))
+            if antialias:
+                blocks += [nn.MaxPool2d(2, stride=1), BlurPool2d(fan_out)]
+            else:
+                blocks.append(nn.MaxPool2d(2))
             size, fan_in = (size - kernel_size + 1) // 2, fan_out
             if size < 1:
                 raise ValueError(
@@ -53,9 +84,12 @@ class ConvNet(nn.Module):
                     f"conv layers of kernel {kernel_size} with pooling"
                 )
         self.features = nn.Sequential(*blocks)
+        if global_pool:
+            size = 1
+            self.features.append(nn.AdaptiveAvgPool2d(1))
         widths = [fan_in * size * size, *(hidden_sizes or [])]
         head: list[nn.Module] = [nn.Flatten()]
-        for a, b in zip(widths[:-1], widths[1:]):
+        for a, b in zip(widths[:-1], widths[1:], strict=True):
             head += [nn.Linear(a, b), nn.ReLU()]
             if fc_dropout:
                 head.append(nn.Dropout(fc_dropout))

@@ -1,0 +1,100 @@
+"""A Hydra sweeper that lets `-m experiment=glob(*)` run every recipe with its own sweep.
+
+Hydra's basic sweeper reads `hydra.sweeper.params` from the config composed for the whole
+multirun. With `experiment=permutation` that config holds the recipe, so its params (seeds,
+models, data) are swept. With `experiment=glob(*)` or `experiment=a,b` it holds no recipe (a
+swept group is not composed), so every recipe's params would be lost and each would run once.
+
+`RecipeSweeper` is the basic sweeper, except when the `experiment` group itself is swept: then,
+for each recipe, it composes the config with that recipe (and the other command-line overrides)
+to read the recipe's own `hydra.sweeper.params`, sweeps them (command-line overrides of the same
+key win, e.g. `seed=1`), and launches the recipe's jobs into the recipe's own `hydra.sweep.dir`,
+numbered from 0. Hydra finds it because it lives in the `hydra_plugins` namespace package, next to
+train.py (so it is importable when train.py runs); conf/hydra/sweeper/recipe.yaml selects it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
+from omegaconf import OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+class RecipeSweeper(BasicSweeper):
+    """Basic sweeper; a sweep over the `recipe_group` expands each recipe's own sweeper params."""
+
+    def __init__(
+        self,
+        max_batch_size: int | None = None,
+        params: dict[str, str] | None = None,
+        recipe_group: str = "experiment",
+    ) -> None:
+        super().__init__(max_batch_size=max_batch_size, params=params)
+        self.recipe_group = recipe_group
+
+    def _parser(self) -> OverridesParser:
+        return OverridesParser.create(config_loader=self.hydra_context.config_loader)
+
+    def recipe_jobs(self, arguments: list[str]) -> dict[str, list[list[str]]] | None:
+        """The overrides of every job, per recipe; None when the recipe group is not swept."""
+        overrides = self._parser().parse_overrides([*self._parse_config(), *arguments])
+        group = self.recipe_group
+        swept = [o for o in overrides if o.key_or_group == group and o.is_sweep_override()]
+        if not swept:
+            return None
+        others = [o for o in overrides if o.key_or_group != self.recipe_group]
+        fixed = [o.input_line for o in others if not o.is_sweep_override()]
+        jobs = {}
+        for recipe in swept[0].sweep_string_iterator():
+            params = self._recipe_params(recipe, fixed)
+            merged = {key: f"{key}={value}" for key, value in params.items()}
+            merged.update({o.key_or_group: o.input_line for o in others})  # the command line wins
+            lines = [f"{self.recipe_group}={recipe}", *merged.values()]
+            jobs[recipe] = self.split_arguments(self._parser().parse_overrides(lines), None)[0]
+        return jobs
+
+    def _recipe_params(self, recipe: str, fixed: list[str]) -> dict[str, Any]:
+        """`hydra.sweeper.params` of the config composed with this recipe."""
+        assert self.config is not None and self.hydra_context is not None
+        hydra_overrides = list(OmegaConf.to_container(self.config.hydra.overrides.hydra))
+        cfg = self.hydra_context.config_loader.load_configuration(
+            config_name=self.config.hydra.job.config_name,
+            overrides=[*hydra_overrides, *fixed, f"{self.recipe_group}={recipe}"],
+            run_mode=RunMode.MULTIRUN,
+        )
+        params = OmegaConf.select(cfg, "hydra.sweeper.params")
+        return dict(params) if params else {}
+
+    def sweep(self, arguments: list[str]) -> Any:
+        jobs = self.recipe_jobs(arguments)
+        if jobs is None:
+            return super().sweep(arguments)
+        assert self.config is not None and self.launcher is not None
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        returns: list[Sequence[Any]] = []
+        for recipe, recipe_jobs in jobs.items():
+            log.info("Recipe %s: %d jobs", recipe, len(recipe_jobs))
+            first = 0
+            for batch in self.split_overrides_to_chunks(recipe_jobs, self.max_batch_size):
+                tic = time.perf_counter()
+                self.validate_batch_is_legal(batch)
+                log.debug("Validated %d jobs in %.2f s", len(batch), time.perf_counter() - tic)
+                results = self.launcher.launch(batch, initial_job_idx=first)
+                for result in results:
+                    _ = result.return_value  # raises if the job failed
+                first += len(batch)
+                returns.append(results)
+        return returns
+
+

@@ -1,0 +1,241 @@
+"""How accuracy and predictions change when test images move on the canvas.
+
+`shift_robustness` moves every test image by each (dx, dy) of a grid around the centre of the
+canvas and measures accuracy there, then the accuracy as a function of the distance moved, and
+the consistency of Zhang 2019 ("Making Convolutional Networks Shift-Invariant Again"): the
+probability that two independent uniformly random positions of the same image get the same
+predicted class (right or wrong). Images are placed with the data pipeline's own
+`place_on_canvas` (through `VariantTransform`), many shifts of many images per forward pass.
+
+`ShiftRobustnessCallback` runs it after `trainer.test` for runs on a canvas and writes the
+result to TensorBoard, to PNG files and (through `run_record`) to the run's metrics.json.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from mlp_vs_cnn.data.transforms import VariantTransform, center_offsets, random_offsets
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ShiftRobustness:
+    """Accuracy over a grid of shifts (dx to the right, dy down, in pixels from the centre)."""
+
+    shifts: list[int]               # the values of dx and of dy on the grid
+    accuracy: list[list[float]]     # accuracy[i][j] at dy = shifts[i], dx = shifts[j]
+    distances: list[int]            # rounded Euclidean distances from the centre
+    accuracy_by_distance: list[float]  # mean accuracy over the grid points at each distance
+    consistency: float              # P(same predicted class for two random positions)
+    num_images: int                 # test images behind the grid accuracies
+    num_consistency_images: int     # test images behind the consistency
+
+    @property
+    def centre_accuracy(self) -> float:
+        middle = self.shifts.index(0) if 0 in self.shifts else len(self.shifts) // 2
+        return self.accuracy[middle][middle]
+
+    @property
+    def mean_accuracy(self) -> float:
+        return sum(map(sum, self.accuracy)) / len(self.shifts) ** 2
+
+    def summary(self) -> dict[str, float]:
+        """Scalar results, named as logged metrics."""
+        return {
+            "shift/consistency": self.consistency,
+            "shift/acc_centre": self.centre_accuracy,
+            "shift/acc_mean": self.mean_accuracy,
+            "shift/acc_farthest": self.accuracy_by_distance[-1],
+        }
+
+
+@torch.no_grad()
+def _predict(net: nn.Module, transform: VariantTransform, images, offsets, batch_size: int):
+    """Predicted classes of uint8 images [M, h, w] placed at corners offsets [M, 2]."""
+    predictions = []
+    for start in range(0, len(images), batch_size):
+        x = transform(images[start : start + batch_size], offsets[start : start + batch_size])
+        predictions.append(net(x).argmax(dim=1))
+    return torch.cat(predictions)
+
+
+@torch.no_grad()
+def shift_robustness(
+    net: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    transform: VariantTransform,
+    max_shift: int | None = None,
+    step: int = 1,
+    num_images: int | None = 1000,
+    num_consistency_images: int | None = None,
+    batch_size: int = 4096,
+    seed: int = 0,
+) -> ShiftRobustness:
+    """Accuracy of `net` over a (dx, dy) grid of test-image shifts, by distance, and consistency.
+
+    Args:
+        net: the network, in eval mode, on the device of `images`.
+        images, labels: uint8 test images [N, h, w] (before placement) and their classes.
+        transform: the data config's transform, with its `canvas_size` (placement, normalisation).
+        max_shift: largest |dx| and |dy|; default (canvas - image) // 2, the whole canvas.
+        step: spacing of the grid in pixels.
+        num_images: first images used for the grid (None = all).
+        num_consistency_images: first images used for the consistency (None = all).
+        batch_size: images per forward pass.
+        seed: seed of the random positions of the consistency.
+    """
+    canvas, size = transform.canvas_size, images.shape[-1]
+    if canvas is None:
+        raise ValueError("shift robustness needs a data config with a canvas (data.canvas_size)")
+    slack = (canvas - size) // 2
+    max_shift = slack if max_shift is None else max_shift
+    if not 0 <= max_shift <= slack:
+        raise ValueError(f"max_shift must be in [0, {slack}] on a {canvas}x{canvas} canvas")
+    device = images.device
+    values = torch.arange(-max_shift, max_shift + 1, step, device=device)
+    dy, dx = torch.meshgrid(values, values, indexing="ij")
+    shifts = torch.stack([dy.flatten(), dx.flatten()], dim=1)  # [K, 2] as (row, col)
+
+    grid_images, grid_labels = images[:num_images], labels[:num_images]
+    n, k = len(grid_images), len(shifts)
+    corners = center_offsets(n * k, size, canvas, device=device) + shifts.repeat(n, 1)
+    predicted = _predict(net, transform, grid_images.repeat_interleave(k, 0), corners, batch_size)
+    correct = (predicted.view(n, k) == grid_labels.to(device)[:, None]).float().mean(dim=0)
+    accuracy = correct.view(len(values), len(values))
+
+    distance = shifts.float().norm(dim=1).round().long()
+    bins = torch.unique(distance)
+    by_distance = [correct[distance == d].mean().item() for d in bins]
+
+    pair_images = images[:num_consistency_images]
+    generator = torch.Generator().manual_seed(seed)
+    first, second = (random_offsets(len(pair_images), size, canvas, generator) for _ in range(2))
+    both = _predict(
+        net, transform, pair_images.repeat(2, 1, 1), torch.cat([first, second]).to(device),
+        batch_size,
+    ).view(2, -1)
+    return ShiftRobustness(
+        shifts=values.tolist(),
+        accuracy=accuracy.tolist(),
+        distances=bins.tolist(),
+        accuracy_by_distance=by_distance,
+        consistency=(both[0] == both[1]).float().mean().item(),
+        num_images=n,
+        num_consistency_images=len(pair_images),
+    )
+
+
+def heatmap_figure(result: ShiftRobustness, title: str = ""):
+    """Accuracy over (dx, dy) as an image, the centred position in the middle."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.6, 4))
+    lo, hi = result.shifts[0], result.shifts[-1]
+    half = (result.shifts[1] - lo) / 2 if len(result.shifts) > 1 else 0.5
+    image = ax.imshow(
+        result.accuracy, origin="upper", vmin=0, vmax=1, cmap="viridis",
+        extent=(lo - half, hi + half, hi + half, lo - half),
+    )
+    fig.colorbar(image, ax=ax, label="test accuracy")
+    ax.set(xlabel="dx (pixels, right)", ylabel="dy (pixels, down)", title=title)
+    fig.tight_layout()
+    return fig
+
+
+def distance_figure(curves: dict[str, ShiftRobustness], title: str = ""):
+    """Accuracy against the distance of the shift, one line per labelled result."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    for label, result in curves.items():
+        ax.plot(result.distances, result.accuracy_by_distance, marker="o", ms=3, label=label)
+    ax.set(xlabel="distance from the centre (pixels)", ylabel="test accuracy", ylim=(0, 1))
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if len(curves) > 1 or any(curves):
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+class ShiftRobustnessCallback(L.Callback):
+    """After testing a run on a canvas, measure its shift robustness and write it with the run.
+
+    Writes `shift_heatmap.png` and `shift_by_distance.png` in the run folder, logs the figures and
+    the `shift/*` scalars (accuracy by distance as a curve over steps) to TensorBoard, adds the
+    scalars to the final metrics and the whole result to metrics.json (`run_record`). Runs
+    without a canvas (28x28 data) are left alone. Arguments are those of `shift_robustness`.
+    """
+
+    def __init__(
+        self,
+        output_dir: str,
+        max_shift: int | None = None,
+        step: int = 1,
+        num_images: int | None = 1000,
+        num_consistency_images: int | None = None,
+        batch_size: int = 4096,
+        seed: int = 0,
+    ) -> None:
+        self.output_dir = Path(output_dir)
+        self.options = dict(
+            max_shift=max_shift, step=step, num_images=num_images,
+            num_consistency_images=num_consistency_images, batch_size=batch_size, seed=seed,
+        )
+        self.run_record: dict[str, Any] = {}
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        datamodule = trainer.datamodule
+        if datamodule is None or datamodule.transform.canvas_size is None:
+            return
+        if trainer.fast_dev_run or not trainer.is_global_zero:
+            return
+        images, labels, *_ = datamodule.splits["test"]
+        was_training = pl_module.training
+        pl_module.eval()
+        result = shift_robustness(
+            pl_module.net, images.to(pl_module.device), labels, datamodule.transform, **self.options
+        )
+        pl_module.train(was_training)
+
+        summary = result.summary()
+        for name, value in summary.items():
+            trainer.callback_metrics[name] = torch.tensor(value)
+        self.run_record = {"shift_robustness": asdict(result)}
+        self._write(trainer, result)
+        log.info("Shift robustness: %s", {k: round(v, 4) for k, v in summary.items()})
+
+    def _write(self, trainer: L.Trainer, result: ShiftRobustness) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        figures = {
+            "shift/heatmap": heatmap_figure(result, "accuracy by shift"),
+            "shift/by_distance": distance_figure({"": result}, "accuracy by distance"),
+        }
+        for name, fig in figures.items():
+            fig.savefig(self.output_dir / f"{name.replace('/', '_')}.png", dpi=120)
+        for logger in trainer.loggers:
+            experiment = getattr(logger, "experiment", None)
+            if hasattr(experiment, "add_figure"):  # TensorBoard's SummaryWriter
+                for name, fig in figures.items():
+                    experiment.add_figure(name, fig, close=False)
+                for d, acc in zip(result.distances, result.accuracy_by_distance, strict=True):
+                    experiment.add_scalar("shift/acc_by_distance", acc, global_step=d)
+                for name, value in result.summary().items():
+                    experiment.add_scalar(name, value)
+        for fig in figures.values():
+            plt.close(fig)

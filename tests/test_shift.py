@@ -1,0 +1,73 @@
+"""Shift robustness on hand-made networks whose answers under shifts are known exactly."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from mlp_vs_cnn.analysis.shift import shift_robustness
+from mlp_vs_cnn.data.transforms import VariantTransform
+
+CANVAS = 56
+
+
+def canvas_transform() -> VariantTransform:
+    return VariantTransform(mean=0.0, std=1.0, normalize=False, canvas_size=CANVAS)
+
+
+class CountBrightPixels(nn.Module):
+    """Class = number of bright pixels / 4 - 1, wherever they are: ignores position entirely."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        count = (x > 0.5).flatten(1).sum(dim=1)
+        return nn.functional.one_hot(count // 4 - 1, 10).float()
+
+
+class ReadOnePixel(nn.Module):
+    """Class 1 if the canvas pixel at (row, col) is bright, else class 0."""
+
+    def __init__(self, row: int, col: int) -> None:
+        super().__init__()
+        self.row, self.col = row, col
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pixel = x[:, 0, self.row, self.col]
+        return torch.stack([0.5 - pixel, pixel - 0.5], dim=1)
+
+
+def test_a_network_that_ignores_position_has_flat_accuracy_and_consistency_one():
+    labels = torch.arange(200) % 10
+    images = torch.zeros(200, 28, 28, dtype=torch.uint8)
+    for i, k in enumerate(labels.tolist()):
+        images[i].view(-1)[100 : 100 + 4 * (k + 1)] = 255  # 4(k+1) bright pixels
+    result = shift_robustness(CountBrightPixels(), images, labels, canvas_transform(), step=2)
+    assert result.shifts == list(range(-14, 15, 2))
+    assert all(acc == 1.0 for row in result.accuracy for acc in row)
+    assert result.accuracy_by_distance == [1.0] * len(result.distances)
+    assert result.consistency == 1.0
+
+
+def test_a_network_that_reads_one_pixel_fails_once_the_image_moves_off_it():
+    # Half the images are blank (class 0), half fully bright (class 1). The net reads the canvas
+    # pixel 5 below and 5 right of the centre: a bright image covers it iff its corner, centred at
+    # 14 + shift, is at most 33 and at least 6 on each axis, i.e. iff dx >= -8 and dy >= -8.
+    n = 4000
+    labels = torch.arange(n) % 2
+    images = (labels[:, None, None] * 255).expand(n, 28, 28).to(torch.uint8).contiguous()
+    result = shift_robustness(
+        ReadOnePixel(33, 33), images, labels, canvas_transform(), num_images=20, seed=1
+    )
+    for i, dy in enumerate(result.shifts):
+        for j, dx in enumerate(result.shifts):
+            expected = 1.0 if dx >= -8 and dy >= -8 else 0.5
+            assert result.accuracy[i][j] == expected, (dy, dx)
+    assert result.centre_accuracy == 1.0
+    # Nothing is lost up to distance 8; at the corners (distance 20) three of four fail.
+    assert result.accuracy_by_distance[: 9] == [1.0] * 9
+    assert result.accuracy_by_distance[-1] == (1.0 + 3 * 0.5) / 4
+    # Random corners are uniform on 0..28 per axis; 23 of the 29 cover the pixel.
+    covered = (23 / 29) ** 2
+    expected_consistency = 0.5 + 0.5 * (covered**2 + (1 - covered) ** 2)
+    assert math.isclose(result.consistency, expected_consistency, abs_tol=0.03)
