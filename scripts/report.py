@@ -22,7 +22,12 @@ from pathlib import Path
 
 METRICS_FILE = "metrics.json"
 DATA_ORDER = [
-    "mnist", "mnist_permuted", "mnist_shifted", "fashion", "fashion_permuted", "fashion_shifted",
+    "mnist",
+    "mnist_permuted",
+    "mnist_shifted",
+    "fashion",
+    "fashion_permuted",
+    "fashion_shifted",
 ]
 
 
@@ -151,8 +156,10 @@ def shift_figure(groups: list[Group], recipe: str):
         mean = [100 * statistics.fmean(column) for column in zip(*curves, strict=True)]
         ax.plot(distances, mean, marker="o", ms=3, label=f"{g.model} ({g.data}, n={len(curves)})")
     ax.set(
-        xlabel="distance of the shift from the centre (pixels)", ylabel="test accuracy (%)",
-        ylim=(0, 100), title=f"{recipe}: accuracy by shift",
+        xlabel="distance of the shift from the centre (pixels)",
+        ylabel="test accuracy (%)",
+        ylim=(0, 100),
+        title=f"{recipe}: accuracy by shift",
     )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)

@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny IDX datasets written by the tests, and the real configs composed in-process."""
+"""Shared fixtures: tiny IDX datasets written by the tests; the real configs composed in-process."""
 
 from __future__ import annotations
 
@@ -20,7 +20,12 @@ CONFIG_DIR = str(ROOT / "conf")
 REAL_DATA_DIR = Path(os.environ.get("DATA_DIR", ROOT.parent / "shared" / "data"))
 
 DATA_CONFIGS = [
-    "mnist", "mnist_shifted", "mnist_permuted", "fashion", "fashion_shifted", "fashion_permuted",
+    "mnist",
+    "mnist_shifted",
+    "mnist_permuted",
+    "fashion",
+    "fashion_shifted",
+    "fashion_permuted",
 ]
 MODEL_CONFIGS = sorted(p.stem for p in (ROOT / "conf" / "model").glob("*.yaml"))
 
@@ -93,7 +98,9 @@ def compose_cfg(tmp_path, fixture_data_dir) -> Callable[..., DictConfig]:
 
     def _compose(*overrides: str, config_name: str = "train", data_dir: Path | None = None):
         return compose_config(
-            *overrides, config_name=config_name, data_dir=data_dir or fixture_data_dir,
+            *overrides,
+            config_name=config_name,
+            data_dir=data_dir or fixture_data_dir,
             work_dir=tmp_path,
         )
 

@@ -56,11 +56,23 @@ def test_debug_quick_wins_over_the_recipe(compose_cfg):
 
 
 def _multirun(tmp_path: Path, data_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LOG_DIR": str(tmp_path / "logs"), "PYTHONPATH": os.pathsep.join(
-        [str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "LOG_DIR": str(tmp_path / "logs"),
+        "PYTHONPATH": os.pathsep.join(
+            [str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
     command = [
-        sys.executable, "train.py", "-m", *overrides, "debug=quick", f"paths.data_dir={data_dir}",
-        "data.val_size=100", "logger=none", "callbacks.rich_progress_bar=null",
+        sys.executable,
+        "train.py",
+        "-m",
+        *overrides,
+        "debug=quick",
+        f"paths.data_dir={data_dir}",
+        "data.val_size=100",
+        "logger=none",
+        "callbacks.rich_progress_bar=null",
     ]
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]

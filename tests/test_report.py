@@ -12,7 +12,10 @@ def write_run(folder: Path, model: str, data: str, seed: int, acc: float, consis
     metrics = {"test/acc": acc, "val/acc": acc}
     record = {
         "choices": {"experiment": "permutation", "model": model, "data": data},
-        "seed": seed, "num_parameters": 6442, "fit_seconds": 10.0 + seed, "metrics": metrics,
+        "seed": seed,
+        "num_parameters": 6442,
+        "fit_seconds": 10.0 + seed,
+        "metrics": metrics,
     }
     if consistency is not None:
         metrics["shift/consistency"] = consistency

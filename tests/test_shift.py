@@ -65,7 +65,7 @@ def test_a_network_that_reads_one_pixel_fails_once_the_image_moves_off_it():
             assert result.accuracy[i][j] == expected, (dy, dx)
     assert result.centre_accuracy == 1.0
     # Nothing is lost up to distance 8; at the corners (distance 20) three of four fail.
-    assert result.accuracy_by_distance[: 9] == [1.0] * 9
+    assert result.accuracy_by_distance[:9] == [1.0] * 9
     assert result.accuracy_by_distance[-1] == (1.0 + 3 * 0.5) / 4
     # Random corners are uniform on 0..28 per axis; 23 of the 29 cover the pixel.
     covered = (23 / 29) ** 2

@@ -96,5 +96,3 @@ class RecipeSweeper(BasicSweeper):
                 first += len(batch)
                 returns.append(results)
         return returns
-
-

@@ -53,9 +53,13 @@ def read_idx(path: Path, expected_magic: int) -> torch.Tensor:
         with opener(path, "rb") as f:
             content = f.read()
     except (OSError, EOFError, zlib.error) as err:  # gzip: a truncated or corrupt stream
-        raise DataFilesError(f"{path} cannot be read ({err}); delete it and fetch it again.") from err
+        raise DataFilesError(
+            f"{path} cannot be read ({err}); delete it and fetch it again."
+        ) from err
     if len(content) < 8:
-        raise DataFilesError(f"{path} is too short to be an IDX file; delete it and fetch it again.")
+        raise DataFilesError(
+            f"{path} is too short to be an IDX file; delete it and fetch it again."
+        )
     (magic,) = struct.unpack(">I", content[:4])
     if magic != expected_magic:
         raise DataFilesError(
@@ -108,7 +112,10 @@ def load_split(
     if len(images) != SPLIT_SIZES[split]:
         log.warning(
             "%s holds %d images, not the %d of the full %s split.",
-            image_path, len(images), SPLIT_SIZES[split], dataset,
+            image_path,
+            len(images),
+            SPLIT_SIZES[split],
+            dataset,
         )
     return images, labels.long()
 
@@ -126,7 +133,9 @@ def _download(data_dir: str | Path, dataset: str, missing: list[str], download: 
         "or point DATA_DIR (or `data.data_dir=...`) at a folder that has them."
     )
     if not download:
-        raise DataFilesError(f"{', '.join(missing)} not found in {folder} (download is off). {advice}")
+        raise DataFilesError(
+            f"{', '.join(missing)} not found in {folder} (download is off). {advice}"
+        )
     if any(_find(folder, name) for split in SPLIT_FILES.values() for name in split):
         raise DataFilesError(
             f"{folder} holds some {dataset} files but not {', '.join(missing)}; "
@@ -138,4 +147,6 @@ def _download(data_dir: str | Path, dataset: str, missing: list[str], download: 
     try:
         getattr(torchvision.datasets, dataset)(root=str(Path(data_dir).expanduser()), download=True)
     except Exception as err:  # offline, read-only folder, mirror down: the remedy is the same
-        raise DataFilesError(f"{dataset} is not in {folder} and the download failed ({err}). {advice}") from err
+        raise DataFilesError(
+            f"{dataset} is not in {folder} and the download failed ({err}). {advice}"
+        ) from err

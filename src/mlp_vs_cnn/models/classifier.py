@@ -1,4 +1,4 @@
-"""One LightningModule for every network: cross-entropy, accuracy per stage, config-driven optimiser.
+"""One LightningModule for every network: cross-entropy, accuracy per stage, optimiser from config.
 
 The network arrives as its config (a mapping with `_target_`), which the module builds and keeps
 in its hyperparameters. A checkpoint thus says which network it holds, and
@@ -104,7 +104,8 @@ class ImageClassifier(L.LightningModule):
         logits = self.net(x)
         loss_metric(F.cross_entropy(logits, y), weight=len(y))
         acc_metric(logits, y)
-        self.log(f"{stage}/loss", loss_metric, on_step=False, on_epoch=True, prog_bar=stage == "val")
+        show_loss = stage == "val"
+        self.log(f"{stage}/loss", loss_metric, on_step=False, on_epoch=True, prog_bar=show_loss)
         self.log(f"{stage}/acc", acc_metric, on_step=False, on_epoch=True, prog_bar=True)
 
     def validation_step(self, batch, batch_idx: int) -> None:
@@ -138,7 +139,9 @@ class ImageClassifier(L.LightningModule):
 
     def configure_optimizers(self):
         if self.optimizer_factory is None:
-            raise RuntimeError("ImageClassifier was built without an optimizer; it can only evaluate.")
+            raise RuntimeError(
+                "ImageClassifier was built without an optimizer; it can only evaluate."
+            )
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
             return optimizer

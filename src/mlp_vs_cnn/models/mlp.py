@@ -1,4 +1,4 @@
-"""Multilayer perceptrons: the image is flattened into a vector, so pixel order carries no meaning."""
+"""Multilayer perceptrons: the image is flattened to a vector, so pixel order carries no meaning."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class MLP(nn.Module):
         super().__init__()
         widths = [in_channels * image_size * image_size, *hidden_sizes]
         layers: list[nn.Module] = [nn.Flatten()]
-        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+        for fan_in, fan_out in zip(widths[:-1], widths[1:], strict=True):
             layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
         layers.append(nn.Linear(widths[-1], num_classes))
         self.layers = nn.Sequential(*layers)
