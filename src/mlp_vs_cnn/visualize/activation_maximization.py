@@ -66,7 +66,9 @@ def _blur(x: torch.Tensor, sigma: float, permutation: torch.Tensor | None) -> to
     return blurred if permutation is None else permute_pixels(blurred, permutation)
 
 
-def class_log_prob(model: nn.Module, classes: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+def class_log_prob(
+    model: nn.Module, classes: torch.Tensor
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """Objective: image b's log-probability of class `classes[b]`."""
     return lambda x: model(x).log_softmax(1)[torch.arange(len(x)), classes]
 
@@ -110,7 +112,9 @@ def starting_images(
     if start == "random":
         return torch.randn(count, 1, side, side, generator=torch.Generator().manual_seed(seed))
     if start == "dataset":
-        x, _ = datamodule.model_inputs("val", torch.arange(count) % len(datamodule.splits["val"][1]))
+        x, _ = datamodule.model_inputs(
+            "val", torch.arange(count) % len(datamodule.splits["val"][1])
+        )
         return x.cpu()
     raise ValueError(f"start must be 'zero', 'random' or 'dataset', got {start!r}")
 
@@ -138,8 +142,10 @@ def activation_figures(
     permutation = datamodule.permutation
     options = dict(steps=steps, lr=lr, momentum=momentum, l2=l2, blur_sigma=blur_sigma)
     options["permutation"] = None if permutation is None else permutation.to(device)
-    how = f"{steps} steps of SGD from {start}" + (f", L2 {l2}" if l2 else "") + (
-        f", blur {blur_sigma}" if blur_sigma else ""
+    how = (
+        f"{steps} steps of SGD from {start}"
+        + (f", L2 {l2}" if l2 else "")
+        + (f", blur {blur_sigma}" if blur_sigma else "")
     )
 
     classes = torch.arange(datamodule.num_classes, device=device)
@@ -150,9 +156,12 @@ def activation_figures(
         views, row_labels = [images, readable(images, permutation)], ["model input", "un-permuted"]
     figures = {
         "activations/classes": grid_figure(
-            torch.cat(views), len(classes), f"Images that maximise each class's log-probability ({how})",
+            torch.cat(views),
+            len(classes),
+            f"Images that maximise each class's log-probability ({how})",
             row_labels=row_labels if permutation is not None else None,
-            col_labels=datamodule.class_names, scale="each",
+            col_labels=datamodule.class_names,
+            scale="each",
         )
     }
 
@@ -164,7 +173,8 @@ def activation_figures(
     kind = "channels (centre position)" if isinstance(module, nn.Conv2d) else "units"
     shown = ", un-permuted" if permutation is not None else ""
     figures["activations/units"] = grid_figure(
-        readable(images, permutation), min(10, len(units)),
+        readable(images, permutation),
+        min(10, len(units)),
         f"Images that maximise {len(units)} {kind} of {name} "
         f"({type(module).__name__}){shown}\n({how})",
         scale="each",

@@ -50,7 +50,10 @@ class FigureCallback(L.Callback):
         figures = self.figures(pl_module, trainer.datamodule)
         FigureWriter.for_trainer(trainer, self.figure_dir).write(figures)
         log.info(
-            "%s: %s in %.2f s", type(self).__name__, ", ".join(figures), time.perf_counter() - started
+            "%s: %s in %.2f s",
+            type(self).__name__,
+            ", ".join(figures),
+            time.perf_counter() - started,
         )
 
 
@@ -134,8 +137,15 @@ class ActivationMaximization(FigureCallback):
     ) -> None:
         super().__init__(figure_dir)
         self.options = dict(
-            start=start, steps=steps, lr=lr, momentum=momentum, l2=l2, blur_sigma=blur_sigma,
-            layer=layer, max_units=max_units, seed=seed,
+            start=start,
+            steps=steps,
+            lr=lr,
+            momentum=momentum,
+            l2=l2,
+            blur_sigma=blur_sigma,
+            layer=layer,
+            max_units=max_units,
+            seed=seed,
         )
 
     def figures(self, model, datamodule):

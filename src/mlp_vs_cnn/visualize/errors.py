@@ -1,4 +1,4 @@
-"""Where the network is wrong: the confusion matrix and the most frequent confusions, with images."""
+"""Where the network is wrong: the confusion matrix and its most frequent confusions, as images."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from mlp_vs_cnn.visualize.figures import grid_figure, readable
 
 
 @torch.no_grad()
-def predict(model: nn.Module, datamodule: ImageDataModule, split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
+def predict(
+    model: nn.Module, datamodule: ImageDataModule, split: str = "test"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Predicted classes and labels of a whole split, on CPU."""
     datamodule.setup()
     device = next(model.parameters()).device
@@ -34,7 +36,9 @@ def predict(model: nn.Module, datamodule: ImageDataModule, split: str = "test") 
 def confusion_matrix_figure(confusion: torch.Tensor, class_names: list[str], title: str) -> Figure:
     """The confusion matrix (rows: true class, columns: predicted class) with counts."""
     num_classes = len(class_names)
-    fig = Figure(figsize=(3 + 0.55 * num_classes, 2.5 + 0.5 * num_classes), dpi=100, layout="constrained")
+    fig = Figure(
+        figsize=(3 + 0.55 * num_classes, 2.5 + 0.5 * num_classes), dpi=100, layout="constrained"
+    )
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     MulticlassConfusionMatrix(num_classes).plot(confusion, ax=ax, labels=class_names, cmap="Blues")
@@ -51,7 +55,9 @@ def top_confusions(confusion: torch.Tensor, count: int) -> list[tuple[int, int, 
     numbers, flat = off_diagonal.flatten().sort(descending=True)
     size = confusion.shape[0]
     return [
-        (int(i) // size, int(i) % size, int(n)) for n, i in zip(numbers[:count], flat[:count]) if n > 0
+        (int(i) // size, int(i) % size, int(n))
+        for n, i in zip(numbers[:count], flat[:count], strict=True)
+        if n > 0
     ]
 
 
@@ -83,9 +89,13 @@ def error_figures(
         row[: len(index)] = readable(x.cpu(), datamodule.permutation)
         rows.append(row)
         row_labels.append(f"{names[true]} as {names[pred]} ({number})")
-    shown = "un-permuted for reading" if datamodule.permutation is not None else "as the model saw them"
+    shown = (
+        "un-permuted for reading" if datamodule.permutation is not None else "as the model saw them"
+    )
     figures["errors/misclassified"] = grid_figure(
-        torch.cat(rows), per_pair, f"Most frequent confusions, {split} set ({shown})",
+        torch.cat(rows),
+        per_pair,
+        f"Most frequent confusions, {split} set ({shown})",
         row_labels=row_labels,
     )
     return figures

@@ -67,18 +67,28 @@ def sample_figures(datamodule: ImageDataModule, per_class: int = 8, seed: int = 
     images, _ = class_samples(datamodule, per_class)
     names = datamodule.class_names
     permutation = datamodule.permutation
-    variant = "permuted" if permutation is not None else "shifted" if datamodule.hparams.canvas_size else "original"
+    variant = (
+        "permuted"
+        if permutation is not None
+        else "shifted"
+        if datamodule.hparams.canvas_size
+        else "original"
+    )
     side = images.shape[-1]
     figures = {
         "samples/model_input": grid_figure(
-            images, per_class, f"Training images as the model receives them ({variant})",
+            images,
+            per_class,
+            f"Training images as the model receives them ({variant})",
             row_labels=names,
         )
     }
     if permutation is not None:
         figures["samples/unpermuted"] = grid_figure(
-            readable(images, permutation), per_class,
-            "The same images un-permuted: no pixel is lost, only their neighbours", row_labels=names,
+            readable(images, permutation),
+            per_class,
+            "The same images un-permuted: no pixel is lost, only their neighbours",
+            row_labels=names,
         )
     noise = torch.randn(side, side, generator=torch.Generator().manual_seed(seed))
     first = images[torch.isfinite(images).flatten(1).all(1)][0, 0]

@@ -31,22 +31,30 @@ def weight_figures(model: nn.Module, datamodule: ImageDataModule, ncols: int = 1
         kernels = weight[:, 0]  # first input channel: the image itself for grey images
         size = f"{kernels.shape[-2]}x{kernels.shape[-1]}"
         title = f"First conv layer: {len(kernels)} kernels of {size} (red +, blue -)"
-        return {"weights/first_layer": grid_figure(kernels, min(ncols, len(kernels)), title, scale="each", symmetric=True)}
+        return {
+            "weights/first_layer": grid_figure(
+                kernels, min(ncols, len(kernels)), title, scale="each", symmetric=True
+            )
+        }
     side = datamodule.image_size
     units = weight.view(len(weight), -1, side, side)[:, 0]
     permutation = datamodule.permutation
     order = " in the permuted pixel order the model sees" if permutation is not None else ""
     figures = {
         "weights/first_layer": grid_figure(
-            units, min(ncols, len(units)),
-            f"First fully connected layer: the weights of each of {len(units)} units as an image{order}",
-            scale="each", symmetric=True,
+            units,
+            min(ncols, len(units)),
+            f"First fully connected layer: each of {len(units)} units' weights as an image{order}",
+            scale="each",
+            symmetric=True,
         )
     }
     if permutation is not None:
         figures["weights/first_layer_unpermuted"] = grid_figure(
-            readable(units, permutation), min(ncols, len(units)),
+            readable(units, permutation),
+            min(ncols, len(units)),
             "The same weights un-permuted: templates of the classes, as on unpermuted data",
-            scale="each", symmetric=True,
+            scale="each",
+            symmetric=True,
         )
     return figures
