@@ -74,7 +74,12 @@ def grid_figure(
 
     cell = 0.35 + height / 80  # inches per image: 0.7 for 28x28, 1.05 for 56x56
     label_width = 0.12 * max((len(s) for s in row_labels or [""]), default=0)
-    fig = Figure(figsize=(ncols * cell + label_width + 0.4, nrows * cell + 0.9), dpi=100)
+    top_margin = 0.35 + 0.2 * title.count("\n") + (0.5 if col_labels else 0)
+    fig = Figure(
+        figsize=(ncols * cell + label_width + 0.3, nrows * cell + top_margin + 0.2),
+        dpi=100,
+        layout="constrained",
+    )
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     colour_map = _colour_map(cmap or ("RdBu_r" if symmetric else "gray"))
@@ -87,7 +92,6 @@ def grid_figure(
     for spine in ax.spines.values():
         spine.set_visible(False)
     ax.set_title(title, fontsize=10)
-    fig.set_layout_engine("constrained")
     return fig
 
 
