@@ -1,4 +1,5 @@
-"""What `train.py` and `eval.py` do, as functions of a composed Hydra config (tests call them too)."""
+"""What `train.py`, `eval.py` and `scripts/visualize.py` do, as functions of a composed Hydra config
+(tests call them too)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from lightning.pytorch.strategies.launchers.subprocess_script import _Subprocess
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
+from torch.utils.tensorboard import SummaryWriter
 
 from mlp_vs_cnn.data import ImageDataModule
 from mlp_vs_cnn.models.classifier import (
@@ -29,6 +31,7 @@ from mlp_vs_cnn.models.classifier import (
     load_classifier,
     read_checkpoint,
 )
+from mlp_vs_cnn.visualize import FigureWriter
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +74,9 @@ def run_hparams(cfg: DictConfig, model: ImageClassifier) -> dict[str, Any]:
 
 def run_config(cfg: DictConfig) -> dict[str, Any]:
     """The resolved run config as plain values, without Hydra's own section."""
-    return OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
+    return OmegaConf.to_container(
+        OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True
+    )
 
 
 def _final_metrics(trainer: L.Trainer) -> dict[str, float]:
@@ -83,7 +88,9 @@ def print_metrics_table(title: str, metrics: Mapping[str, float]) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in metrics.items():
-        shown = f"{value:.2%}" if name.endswith("acc") or name.endswith("acc_best") else f"{value:.4f}"
+        shown = (
+            f"{value:.2%}" if name.endswith("acc") or name.endswith("acc_best") else f"{value:.4f}"
+        )
         table.add_row(name, shown)
     Console().print(table)
 
@@ -208,22 +215,55 @@ def check_compatible(checkpoint: Mapping[str, Any], datamodule: ImageDataModule,
         )
 
 
-def evaluate(cfg: DictConfig) -> dict[str, float]:
-    """Test a checkpoint on a data config; the permutation it was trained with is restored."""
+def load_for_evaluation(cfg: DictConfig) -> tuple[ImageClassifier, ImageDataModule]:
+    """The classifier of `cfg.ckpt_path` and its data module, with the permutation it was
+    trained with restored (`eval.py`, `scripts/visualize.py`)."""
     checkpoint = read_checkpoint(cfg.ckpt_path)
     datamodule = _datamodule_for(cfg, checkpoint)
     check_compatible(checkpoint, datamodule, cfg.ckpt_path)
     model = load_classifier(checkpoint)
     datamodule.load_state_dict(checkpoint.get(type(datamodule).__qualname__, {}))
+    return model, datamodule
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Test a checkpoint on a data config; the permutation it was trained with is restored."""
+    model, datamodule = load_for_evaluation(cfg)
     loggers = _instantiate_dict(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False)
     trainer.test(model, datamodule=datamodule)
     metrics = _final_metrics(trainer)
     if trainer.is_global_zero:
         print_metrics_table(f"{Path(cfg.ckpt_path).name} on {datamodule.dataset}", metrics)
-        record = {"checkpoint": str(cfg.ckpt_path), "choices": config_choices(cfg), "metrics": metrics}
+        record = {
+            "checkpoint": str(cfg.ckpt_path),
+            "choices": config_choices(cfg),
+            "metrics": metrics,
+        }
         write_metrics(cfg.paths.output_dir, record)
     return metrics
+
+
+def visualize(cfg: DictConfig) -> list[Path]:
+    """Draw the figures of the callbacks in `cfg.callbacks` (those named in `cfg.what`, or all)
+    for a checkpoint, to TensorBoard in `<output_dir>/tensorboard` and PNG; return the PNGs."""
+    model, datamodule = load_for_evaluation(cfg)
+    unknown = set(cfg.get("what") or ()) - set(cfg.callbacks)
+    if unknown:
+        raise ValueError(f"what={sorted(unknown)}: not among the callbacks {sorted(cfg.callbacks)}")
+    tensorboard = SummaryWriter(Path(cfg.paths.output_dir) / "tensorboard")
+    paths = []
+    for name, callback_cfg in cfg.callbacks.items():
+        if callback_cfg is None or (cfg.get("what") and name not in cfg.what):
+            continue
+        callback = instantiate(callback_cfg, _convert_="all")
+        written = FigureWriter(callback.figure_dir, [tensorboard]).write(
+            callback.figures(model, datamodule)
+        )
+        log.info("%s: %s", name, ", ".join(map(str, written)))
+        paths += written
+    tensorboard.close()
+    return paths
 
 
 def metric_for_sweeper(metrics: Mapping[str, float], name: str | None) -> float | None:
@@ -232,4 +272,3 @@ def metric_for_sweeper(metrics: Mapping[str, float], name: str | None) -> float 
     if name not in metrics:
         raise KeyError(f"optimized_metric={name!r} was not logged; logged: {sorted(metrics)}")
     return metrics[name]
-

@@ -186,6 +186,19 @@ class ImageDataModule(L.LightningDataModule):
     def test_dataloader(self) -> TensorBatchLoader:
         return self._loader("test", self.eval_batch_size)
 
+    def model_inputs(
+        self, split: str, index: torch.Tensor, epoch: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images `index` of a split as the model receives them (float [n, 1, S, S]), and labels.
+
+        For figures and analyses; training images sit where epoch `epoch` placed them.
+        """
+        self.setup()
+        images, labels, *offsets = self.splits[split]
+        if split == "train" and self.hparams.canvas_size:
+            offsets = [self._train_placements(epoch)]
+        return self.transform(images[index], *(o[index] for o in offsets)), labels[index]
+
     def on_after_batch_transfer(self, batch, dataloader_idx: int = 0):
         images, labels, *offsets = batch
         return self.transform(images, *offsets), labels

@@ -1,0 +1,60 @@
+"""What the first layer learned: conv kernels, or each fully connected unit's weights as an image.
+
+A unit of an MLP's first layer has one weight per input pixel, so its weights reshape to an
+image: a template the unit matches. On permuted data the template is learned in scrambled
+order; un-permuting it shows the same kind of template as on the original data, which is why
+the MLP does not care about the permutation.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from mlp_vs_cnn.data import ImageDataModule
+from mlp_vs_cnn.visualize.figures import grid_figure, readable
+
+
+def first_layer(net: nn.Module) -> nn.Conv2d | nn.Linear:
+    """The first convolution or fully connected layer of a network."""
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d | nn.Linear):
+            return module
+    raise ValueError(f"{type(net).__name__} has no Conv2d or Linear layer")
+
+
+def weight_figures(model: nn.Module, datamodule: ImageDataModule, ncols: int = 10):
+    """Figure `weights/first_layer`, and `weights/first_layer_unpermuted` for an MLP on permuted
+    data."""
+    layer = first_layer(model)
+    weight = layer.weight.detach().cpu()
+    if isinstance(layer, nn.Conv2d):
+        kernels = weight[:, 0]  # first input channel: the image itself for grey images
+        size = f"{kernels.shape[-2]}x{kernels.shape[-1]}"
+        title = f"First conv layer: {len(kernels)} kernels of {size} (red +, blue -)"
+        return {
+            "weights/first_layer": grid_figure(
+                kernels, min(ncols, len(kernels)), title, scale="each", symmetric=True
+            )
+        }
+    side = datamodule.image_size
+    units = weight.view(len(weight), -1, side, side)[:, 0]
+    permutation = datamodule.permutation
+    order = " in the permuted pixel order the model sees" if permutation is not None else ""
+    figures = {
+        "weights/first_layer": grid_figure(
+            units,
+            min(ncols, len(units)),
+            f"First fully connected layer: each of {len(units)} units' weights as an image{order}",
+            scale="each",
+            symmetric=True,
+        )
+    }
+    if permutation is not None:
+        figures["weights/first_layer_unpermuted"] = grid_figure(
+            readable(units, permutation),
+            min(ncols, len(units)),
+            "The same weights un-permuted: templates of the classes, as on unpermuted data",
+            scale="each",
+            symmetric=True,
+        )
+    return figures
