@@ -31,13 +31,13 @@ log = logging.getLogger(__name__)
 class ShiftRobustness:
     """Accuracy over a grid of shifts (dx to the right, dy down, in pixels from the centre)."""
 
-    shifts: list[int]               # the values of dx and of dy on the grid
-    accuracy: list[list[float]]     # accuracy[i][j] at dy = shifts[i], dx = shifts[j]
-    distances: list[int]            # rounded Euclidean distances from the centre
+    shifts: list[int]  # the values of dx and of dy on the grid
+    accuracy: list[list[float]]  # accuracy[i][j] at dy = shifts[i], dx = shifts[j]
+    distances: list[int]  # rounded Euclidean distances from the centre
     accuracy_by_distance: list[float]  # mean accuracy over the grid points at each distance
-    consistency: float              # P(same predicted class for two random positions)
-    num_images: int                 # test images behind the grid accuracies
-    num_consistency_images: int     # test images behind the consistency
+    consistency: float  # P(same predicted class for two random positions)
+    num_images: int  # test images behind the grid accuracies
+    num_consistency_images: int  # test images behind the consistency
 
     @property
     def centre_accuracy(self) -> float:
@@ -121,7 +121,10 @@ def shift_robustness(
     generator = torch.Generator().manual_seed(seed)
     first, second = (random_offsets(len(pair_images), size, canvas, generator) for _ in range(2))
     both = _predict(
-        net, transform, pair_images.repeat(2, 1, 1), torch.cat([first, second]).to(device),
+        net,
+        transform,
+        pair_images.repeat(2, 1, 1),
+        torch.cat([first, second]).to(device),
         batch_size,
     ).view(2, -1)
     return ShiftRobustness(
@@ -143,7 +146,11 @@ def heatmap_figure(result: ShiftRobustness, title: str = ""):
     lo, hi = result.shifts[0], result.shifts[-1]
     half = (result.shifts[1] - lo) / 2 if len(result.shifts) > 1 else 0.5
     image = ax.imshow(
-        result.accuracy, origin="upper", vmin=0, vmax=1, cmap="viridis",
+        result.accuracy,
+        origin="upper",
+        vmin=0,
+        vmax=1,
+        cmap="viridis",
         extent=(lo - half, hi + half, hi + half, lo - half),
     )
     fig.colorbar(image, ax=ax, label="test accuracy")
@@ -189,8 +196,12 @@ class ShiftRobustnessCallback(L.Callback):
     ) -> None:
         self.output_dir = Path(output_dir)
         self.options = dict(
-            max_shift=max_shift, step=step, num_images=num_images,
-            num_consistency_images=num_consistency_images, batch_size=batch_size, seed=seed,
+            max_shift=max_shift,
+            step=step,
+            num_images=num_images,
+            num_consistency_images=num_consistency_images,
+            batch_size=batch_size,
+            seed=seed,
         )
         self.run_record: dict[str, Any] = {}
 

@@ -89,7 +89,8 @@ class ImageDataModule(L.LightningDataModule):
         super().__init__()
         if dataset not in DATASETS:
             raise ValueError(f"data.dataset must be one of {DATASETS}, got {dataset!r}")
-        for name, value in (("train_placement", train_placement), ("eval_placement", eval_placement)):
+        placements = {"train_placement": train_placement, "eval_placement": eval_placement}
+        for name, value in placements.items():
             if value not in ("random", "center"):
                 raise ValueError(f"data.{name} must be 'random' or 'center', got {value!r}")
         if canvas_size is not None and canvas_size < SOURCE_SIZE:
@@ -109,7 +110,7 @@ class ImageDataModule(L.LightningDataModule):
         self.eval_batch_size = eval_batch_size
         self.image_size = image_size
         self.num_classes = num_classes
-        self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
+        self.class_names = list(class_names or map(str, range(num_classes)))
         permutation = (
             make_permutation(image_size * image_size, permutation_seed)
             if permutation_seed is not None
@@ -171,8 +172,12 @@ class ImageDataModule(L.LightningDataModule):
         rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
         training = split == "train"
         sampler = EpochSampler(
-            len(tensors[0]), shuffle=training, seed=self.hparams.shuffle_seed, rank=rank,
-            world_size=world, equal_shards=training,
+            len(tensors[0]),
+            shuffle=training,
+            seed=self.hparams.shuffle_seed,
+            rank=rank,
+            world_size=world,
+            equal_shards=training,
         )
         per_epoch = self._train_placements if training and self.hparams.canvas_size else None
         return TensorBatchLoader(tensors, batch_size, sampler, per_epoch=per_epoch)
