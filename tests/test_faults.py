@@ -50,9 +50,12 @@ def interrupt_at(step: int, signum: signal.Signals) -> tuple[str, ...]:
 
 @pytest.fixture
 def restore_sigint():
-    # Lightning ignores further Ctrl+C while it shuts down after one; give it back to pytest.
+    # Python only turns SIGINT into KeyboardInterrupt if the process did not inherit it ignored,
+    # as a background job of a non-interactive shell does (CI may run so): install the handler.
+    # Lightning ignores further Ctrl+C while it shuts down after one; restore it afterwards.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, previous)
 
 
 def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
