@@ -102,9 +102,15 @@ def test_optuna_search_continues_from_its_sqlite_file_after_an_interruption(
     command = train_command(
         tmp_path, fixture_data_dir, "hparams_search=optuna", "hydra.sweeper.n_trials=2"
     )
-    # Ctrl+C as soon as the second trial starts: the first one is finished and stored.
+    # Ctrl+C as soon as the second trial starts: the first one is finished and stored. The child
+    # gets SIGINT's default action back: a background job (CI may run so) inherits it ignored.
     with subprocess.Popen(
-        command, cwd=tmp_path, stderr=subprocess.STDOUT, stdout=subprocess.PIPE, text=True
+        command,
+        cwd=tmp_path,
+        stderr=subprocess.STDOUT,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     ) as search:
         for line in search.stdout:
             if "\t#1 : " in line:
