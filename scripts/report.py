@@ -4,8 +4,8 @@
     python scripts/report.py logs/ --out docs/figures --markdown docs/results.md
 
 Reads the metrics.json that every run writes (never console output), anywhere under the folders
-given. Prints a markdown table (accuracy, shift consistency when measured, parameters, training
-time), writes it to `--markdown`, and draws into `--out`: `accuracy_<recipe>.png` (bars by model,
+given. Prints a markdown table (accuracy, shift consistency over the whole canvas and within a small
+radius when measured, parameters, training time), writes it to `--markdown`, and draws into `--out`: `accuracy_<recipe>.png` (bars by model,
 one per data config, error bars = std over seeds) and `shift_<recipe>.png` (accuracy against the
 distance of the shift, runs on a canvas only). Exits with status 1 and says so when no finished
 run is found.
@@ -40,6 +40,8 @@ class Group:
     data: str
     test_acc: list[float] = field(default_factory=list)
     consistency: list[float] = field(default_factory=list)
+    local_consistency: list[float] = field(default_factory=list)
+    local_radii: set[int] = field(default_factory=set)
     fit_seconds: list[float] = field(default_factory=list)
     num_parameters: set[int] = field(default_factory=set)
     seeds: list[int] = field(default_factory=list)
@@ -83,9 +85,13 @@ def group_runs(records: list[dict]) -> list[Group]:
         group.num_parameters.add(record.get("num_parameters"))
         if "shift/consistency" in metrics:
             group.consistency.append(metrics["shift/consistency"])
+        if "shift/consistency_local" in metrics:
+            group.local_consistency.append(metrics["shift/consistency_local"])
         shift = record.get("shift_robustness")
         if shift:
             group.by_distance.append((shift["distances"], shift["accuracy_by_distance"]))
+            if shift.get("local_radius") is not None:
+                group.local_radii.add(shift["local_radius"])
     data_rank = {d: i for i, d in enumerate(DATA_ORDER)}
     return sorted(
         groups.values(), key=lambda g: (g.recipe, g.model, data_rank.get(g.data, 99), g.data)
@@ -100,17 +106,21 @@ def _pm(values: list[float], scale: float = 100.0, digits: int = 2) -> str:
 
 
 def markdown_table(groups: list[Group]) -> str:
+    local = any(g.local_consistency for g in groups)
+    header = "| recipe | model | data | test accuracy % (n) | shift consistency % (n) |"
+    header += " local consistency % (n) |" if local else ""
     lines = [
-        "| recipe | model | data | test accuracy % (n) | shift consistency % (n) | parameters "
-        "| fit time s |",
-        "| --- | --- | --- | --- | --- | ---: | ---: |",
+        header + " parameters | fit time s |",
+        "| --- | --- | --- | --- | --- |" + (" --- |" if local else "") + " ---: | ---: |",
     ]
     for g in groups:
         params = ", ".join(f"{p:,}" for p in sorted(p for p in g.num_parameters if p is not None))
-        lines.append(
-            f"| {g.recipe} | {g.model} | {g.data} | {_pm(g.test_acc)} | {_pm(g.consistency)} | "
-            f"{params} | {statistics.fmean(g.fit_seconds):.0f} |"
-        )
+        cells = [g.recipe, g.model, g.data, _pm(g.test_acc), _pm(g.consistency)]
+        if local:
+            radii = "/".join(f"±{r}" for r in sorted(g.local_radii))
+            cells.append(f"{_pm(g.local_consistency)} {radii}".strip())
+        cells += [params, f"{statistics.fmean(g.fit_seconds):.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

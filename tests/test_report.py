@@ -8,7 +8,9 @@ from pathlib import Path
 from scripts.report import main
 
 
-def write_run(folder: Path, model: str, data: str, seed: int, acc: float, consistency=None) -> None:
+def write_run(
+    folder: Path, model: str, data: str, seed: int, acc: float, consistency=None, local=None
+) -> None:
     metrics = {"test/acc": acc, "val/acc": acc}
     record = {
         "choices": {"experiment": "permutation", "model": model, "data": data},
@@ -21,6 +23,9 @@ def write_run(folder: Path, model: str, data: str, seed: int, acc: float, consis
         metrics["shift/consistency"] = consistency
         curve = {"distances": [0, 1, 2], "accuracy_by_distance": [acc, acc, acc / 2]}
         record["shift_robustness"] = curve
+    if local is not None:
+        metrics["shift/consistency_local"] = local
+        record["shift_robustness"]["local_radius"] = 4
     folder.mkdir(parents=True)
     (folder / "metrics.json").write_text(json.dumps(record))
 
@@ -29,13 +34,17 @@ def test_report_gives_mean_std_and_count_per_model_and_data_and_writes_figures(t
     sweep = tmp_path / "multirun"
     for seed, acc in zip((1, 2, 3), (0.89, 0.90, 0.91), strict=True):
         write_run(sweep / f"{seed}_fc", "fc_small", "mnist", seed, acc)
-        write_run(sweep / f"{seed}_cnn", "cnn_small", "mnist_shifted", seed, acc - 0.1, 0.5)
+        local = 0.7 + (seed - 2) / 10
+        write_run(sweep / f"{seed}_cnn", "cnn_small", "mnist_shifted", seed, acc - 0.1, 0.5, local)
     (sweep / "9_unfinished").mkdir()  # a run that died before writing metrics.json
     out = tmp_path / "figures"
     assert main([str(sweep), "--out", str(out), "--markdown", str(tmp_path / "table.md")]) == 0
     printed = capsys.readouterr().out
-    assert "| permutation | fc_small | mnist | 90.00 ± 1.00 (3) |  | 6,442 | 12 |" in printed
-    row = "| permutation | cnn_small | mnist_shifted | 80.00 ± 1.00 (3) | 50.00 ± 0.00 (3) |"
+    assert "| permutation | fc_small | mnist | 90.00 ± 1.00 (3) |  |  | 6,442 | 12 |" in printed
+    row = (
+        "| permutation | cnn_small | mnist_shifted | 80.00 ± 1.00 (3) | 50.00 ± 0.00 (3) "
+        "| 70.00 ± 10.00 (3) ±4 | 6,442 | 12 |"
+    )
     assert row in printed
     assert (tmp_path / "table.md").read_text().strip() in printed
     assert (out / "accuracy_permutation.png").stat().st_size > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 from torch import nn
 
@@ -42,11 +43,15 @@ def test_a_network_that_ignores_position_has_flat_accuracy_and_consistency_one()
     images = torch.zeros(200, 28, 28, dtype=torch.uint8)
     for i, k in enumerate(labels.tolist()):
         images[i].view(-1)[100 : 100 + 4 * (k + 1)] = 255  # 4(k+1) bright pixels
-    result = shift_robustness(CountBrightPixels(), images, labels, canvas_transform(), step=2)
+    result = shift_robustness(
+        CountBrightPixels(), images, labels, canvas_transform(), step=2, local_radius=4
+    )
     assert result.shifts == list(range(-14, 15, 2))
     assert all(acc == 1.0 for row in result.accuracy for acc in row)
     assert result.accuracy_by_distance == [1.0] * len(result.distances)
     assert result.consistency == 1.0
+    assert result.local_consistency == 1.0
+    assert result.summary()["shift/consistency_local"] == 1.0
 
 
 def test_a_network_that_reads_one_pixel_fails_once_the_image_moves_off_it():
@@ -71,3 +76,30 @@ def test_a_network_that_reads_one_pixel_fails_once_the_image_moves_off_it():
     covered = (23 / 29) ** 2
     expected_consistency = 0.5 + 0.5 * (covered**2 + (1 - covered) ** 2)
     assert math.isclose(result.consistency, expected_consistency, abs_tol=0.03)
+
+
+def test_local_consistency_only_draws_shifts_within_its_radius():
+    # The net reads the canvas pixel at (39, 39): a bright image covers it iff its corner, at
+    # 14 + shift on each axis, is at least 39 - 27 = 12, i.e. iff dx >= -2 and dy >= -2. Shifts
+    # uniform on -4..4 cover it with probability (7/9)^2 per position; blank images are class 0
+    # at every position. Over the whole canvas (corners 0..28) it is (17/29)^2.
+    n = 6000
+    labels = torch.arange(n) % 2
+    images = (labels[:, None, None] * 255).expand(n, 28, 28).to(torch.uint8).contiguous()
+    net, transform = ReadOnePixel(39, 39), canvas_transform()
+    result = shift_robustness(net, images, labels, transform, num_images=2, local_radius=4)
+
+    def agreement(covered: float) -> float:
+        return 0.5 + 0.5 * (covered**2 + (1 - covered) ** 2)
+
+    assert result.local_radius == 4
+    assert math.isclose(result.local_consistency, agreement((7 / 9) ** 2), abs_tol=0.02)
+    assert math.isclose(result.consistency, agreement((17 / 29) ** 2), abs_tol=0.02)
+    # Radius 0 puts both copies at the centre: always the same prediction.
+    centred = shift_robustness(net, images, labels, transform, num_images=2, local_radius=0)
+    assert centred.local_consistency == 1.0
+    # Without a radius there is no local consistency, and none in the summary.
+    plain = shift_robustness(net, images, labels, transform, num_images=2)
+    assert plain.local_consistency is None and "shift/consistency_local" not in plain.summary()
+    with pytest.raises(ValueError, match="local_radius must be in"):
+        shift_robustness(net, images, labels, transform, local_radius=15)
