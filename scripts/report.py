@@ -4,11 +4,11 @@
     python scripts/report.py logs/ --out docs/figures --markdown docs/results.md
 
 Reads the metrics.json that every run writes (never console output), anywhere under the folders
-given. Prints a markdown table (accuracy, shift consistency over the whole canvas and within a small
-radius when measured, parameters, training time), writes it to `--markdown`, and draws into `--out`: `accuracy_<recipe>.png` (bars by model,
-one per data config, error bars = std over seeds) and `shift_<recipe>.png` (accuracy against the
-distance of the shift, runs on a canvas only). Exits with status 1 and says so when no finished
-run is found.
+given. Prints a markdown table (accuracy, shift consistency over the whole canvas and within a
+small radius when measured, parameters, training time), writes it to `--markdown`, and draws
+into `--out`: `accuracy_<recipe>.png` (bars by model, one per data config, error bars = std over
+seeds) and `shift_<recipe>.png` (accuracy against the distance of the shift, runs on a canvas
+only). Exits with status 1 and says so when no finished run is found.
 """
 
 from __future__ import annotations
