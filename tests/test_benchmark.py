@@ -27,6 +27,8 @@ def test_benchmark_measures_every_pipeline_and_writes_json(fixture_data_dir, tmp
     ])  # fmt: skip
     results = json.loads(json_path.read_text())["results"]
     assert [r["data"] for r in results] == ["mnist", "mnist_shifted"]
+    # Ours takes 8 steps per batch by default: 1 batch of warm-up and 1 timed, 8 steps each.
+    assert [(r["steps_per_batch"], r["timed_steps"]) for r in results] == [(8, 8), (8, 8)]
     for r in results:
         for stage in ("train", "eval"):
             assert all(r[f"{stage}_{p}"] > 0 for p in ("ours", "bare", "per_sample"))

@@ -17,7 +17,8 @@ from mlp_vs_cnn.models.classifier import CheckpointError
 from mlp_vs_cnn.training import train
 from tests.conftest import ROOT
 
-# Two epochs of 10 batches on the fixture (500 training images), quiet and quick.
+# Two epochs of 10 optimizer steps on the fixture (500 training images), quiet and quick. With the
+# default data.steps_per_batch=8, Lightning sees two batches per epoch: steps 1-8 and 9-10.
 SMALL_RUN = (
     "trainer.max_epochs=2",
     "data.batch_size=50",
@@ -29,8 +30,8 @@ SMALL_RUN = (
 
 
 class SignalAtStep(L.Callback):
-    """Send a signal to this process after training batch `step` (counted from 1), as a user or
-    SLURM would."""
+    """Send a signal to this process after the training batch that ends with optimizer step
+    `step` (counted from 1), as a user or SLURM would."""
 
     def __init__(self, step: int, signum: int) -> None:
         self.step, self.signum = step, signum
@@ -77,11 +78,11 @@ def test_a_run_stopped_by_sigterm_saves_a_checkpoint_and_resumes_to_the_same_met
     uninterrupted = train(compose_cfg(*SMALL_RUN, f"hydra.runtime.output_dir={tmp_path / 'a'}"))
 
     run_dir = tmp_path / "b"
-    stop = (*SMALL_RUN, *interrupt_at(13, signal.SIGTERM), f"hydra.runtime.output_dir={run_dir}")
-    with pytest.raises(SystemExit):  # Lightning's SIGTERMException, after batch 3 of epoch 1
+    stop = (*SMALL_RUN, *interrupt_at(18, signal.SIGTERM), f"hydra.runtime.output_dir={run_dir}")
+    with pytest.raises(SystemExit):  # Lightning's SIGTERMException, after batch 1 of epoch 1
         train(compose_cfg(*stop))
     saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-    assert saved["global_step"] == 13 and saved["epoch"] == 1
+    assert saved["global_step"] == 18 and saved["epoch"] == 1
     assert not (run_dir / "metrics.json").exists()
 
     resume = (*SMALL_RUN, "ckpt_path=last", f"hydra.runtime.output_dir={run_dir}")
@@ -99,9 +100,9 @@ def test_a_run_stopped_by_sigterm_saves_a_checkpoint_and_resumes_to_the_same_met
 def test_ctrl_c_saves_a_checkpoint_that_resumes(compose_cfg, tmp_path, restore_sigint):
     run_dir = tmp_path / "run"
     with pytest.raises(SystemExit):
-        train(compose_cfg(*SMALL_RUN, *interrupt_at(4, signal.SIGINT)))
+        train(compose_cfg(*SMALL_RUN, *interrupt_at(8, signal.SIGINT)))
     saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-    assert saved["epoch"] == 0 and saved["global_step"] == 4  # in the middle of the first epoch
+    assert saved["epoch"] == 0 and saved["global_step"] == 8  # in the middle of the first epoch
 
     metrics = train(compose_cfg(*SMALL_RUN, "ckpt_path=last"))
     assert json.loads((run_dir / "metrics.json").read_text())["epochs"] == 2
@@ -110,7 +111,7 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(compose_cfg, tmp_path, restore_s
 
 def test_a_nan_loss_stops_the_run_with_a_clear_message(compose_cfg):
     cfg = compose_cfg(*SMALL_RUN, "data.mean=nan")  # every input is NaN
-    with pytest.raises(FloatingPointError, match=r"loss is nan at epoch 0, batch 0.*diverged"):
+    with pytest.raises(FloatingPointError, match=r"loss is nan at epoch 0, step 0 .*diverged"):
         train(cfg)
     assert not (Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt").exists()
 

@@ -80,7 +80,9 @@ def run_config(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _final_metrics(trainer: L.Trainer) -> dict[str, float]:
-    return {k: float(v) for k, v in sorted(trainer.callback_metrics.items()) if v.numel() == 1}
+    # `step` is the loggers' x axis (see ImageClassifier), not a result.
+    metrics = trainer.callback_metrics
+    return {k: float(v) for k, v in sorted(metrics.items()) if v.numel() == 1 and k != "step"}
 
 
 def print_metrics_table(title: str, metrics: Mapping[str, float]) -> None:
@@ -121,6 +123,7 @@ def build(cfg: DictConfig) -> tuple[ImageDataModule, ImageClassifier, L.Trainer,
         num_classes=cfg.data.num_classes,
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        batch_size=cfg.data.batch_size,
     )
     if cfg.get("compile"):
         model.net.compile()  # in place: checkpoints keep the same parameter names

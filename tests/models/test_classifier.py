@@ -1,4 +1,5 @@
-"""The LightningModule shared by every network: plain hyperparameters, evaluation-only mode."""
+"""The LightningModule shared by every network: plain hyperparameters, evaluation-only mode,
+its own optimizer steps."""
 
 from __future__ import annotations
 
@@ -27,11 +28,18 @@ def test_classifier_without_an_optimizer_can_only_evaluate():
         ImageClassifier(net=MLP_CONFIG).configure_optimizers()
 
 
-def test_classifier_with_a_scheduler_monitors_validation_accuracy():
+def test_classifier_steps_itself_and_hands_its_scheduler_to_lightning():
+    # Manual optimisation: the classifier steps the optimizer per `batch_size` images and the
+    # epoch schedulers itself (tests/test_steps_per_batch.py trains with both).
     model = ImageClassifier(
         net=MLP_CONFIG,
         optimizer=lambda params: torch.optim.SGD(params, lr=0.1),
         scheduler=lambda optimizer: torch.optim.lr_scheduler.StepLR(optimizer, 1),
+        batch_size=32,
     )
+    assert not model.automatic_optimization and model.step_batch_size == 32
     config = model.configure_optimizers()
-    assert config["lr_scheduler"]["monitor"] == "val/acc"
+    assert isinstance(config["lr_scheduler"], torch.optim.lr_scheduler.StepLR)
+    assert config["lr_scheduler"].optimizer is config["optimizer"]
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        ImageClassifier(net=MLP_CONFIG, batch_size=0)

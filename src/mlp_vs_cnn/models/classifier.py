@@ -22,10 +22,18 @@ from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 ALLOWED_NET_PREFIX = "mlp_vs_cnn.models."
+PLATEAU_MONITOR = "val/acc"  # what ReduceLROnPlateau watches (conf/scheduler/plateau.yaml: max)
 
 
 class ImageClassifier(L.LightningModule):
     """Train and evaluate an image classifier.
+
+    Training steps the optimiser itself (Lightning's manual optimisation): each training batch is
+    split into optimiser steps of `batch_size` images, so that the data module can hand over
+    several steps' images at once and Lightning's per-batch machinery (hooks, progress bar,
+    logging) runs once for all of them. The steps, their order and their result are those of
+    one batch per step. Epoch-interval LR schedulers are stepped at the end of each epoch
+    (`ReduceLROnPlateau` on `val/acc`), as Lightning would.
 
     Args:
         net: config of the network (`_target_` and its arguments), e.g. a `conf/model/` entry.
@@ -33,6 +41,7 @@ class ImageClassifier(L.LightningModule):
         optimizer: optimiser factory taking `params` (a `_partial_: true` config); None to
             evaluate only.
         scheduler: LR scheduler factory taking `optimizer`, or None for a constant rate.
+        batch_size: images per optimiser step; None = one step per training batch.
     """
 
     def __init__(
@@ -41,8 +50,13 @@ class ImageClassifier(L.LightningModule):
         num_classes: int = 10,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
+        batch_size: int | None = None,
     ) -> None:
         super().__init__()
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer or None, got {batch_size}")
+        self.automatic_optimization = False
+        self.step_batch_size = batch_size
         if isinstance(net, DictConfig):
             net = OmegaConf.to_container(net, resolve=True)
         # Only plain values go into the checkpoint's hyperparameters.
@@ -63,21 +77,44 @@ class ImageClassifier(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
-        logits = self.net(x)
-        loss = F.cross_entropy(logits, y)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"The training loss is {loss.item()} at epoch {self.current_epoch}, batch "
-                f"{batch_idx}: training diverged, so the run stops here. Lower optimizer.lr, or "
-                f"check the inputs (data.mean, data.std)."
-            )
+        optimizer = self.optimizers()
+        size = self.step_batch_size or len(y)
+        max_steps = self.trainer.max_steps
+        logits = []
+        for i, (xs, ys) in enumerate(zip(x.split(size), y.split(size), strict=True)):
+            if 0 <= max_steps <= self.global_step:
+                break  # max_steps counts optimiser steps, which may end inside a batch
+            step_logits = self.net(xs)
+            loss = F.cross_entropy(step_logits, ys)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"The training loss is {loss.item()} at epoch {self.current_epoch}, step "
+                    f"{self.global_step} (batch {batch_idx}, part {i}): training diverged, so the "
+                    f"run stops here. Lower optimizer.lr, or check the inputs (data.mean, "
+                    f"data.std)."
+                )
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            optimizer.step()
+            logits.append(step_logits.detach())
+        if not logits:
+            return
         # update(), not forward(): the epoch's accuracy only, without a per-batch one nobody reads.
-        self.train_acc.update(logits, y)
+        self.train_acc.update(torch.cat(logits), y[: sum(len(t) for t in logits)])
         if self._step_is_logged():
-            self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
-        return loss
+            self.log("train/loss", loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
+            self._log_x_axis(on_step=True)
+
+    def _log_x_axis(self, on_step: bool = False) -> None:
+        """Put the optimiser step on the loggers' x axis (Lightning's default counts batches).
+
+        Lightning writes a logged metric named `step` as the step of the values logged with it.
+        """
+        if not self.trainer.sanity_checking:
+            value = float(self.global_step)
+            self.log("step", value, on_step=on_step, on_epoch=not on_step, reduce_fx="max")
 
     def _step_is_logged(self) -> bool:
         """Whether the loggers write this step (every `log_every_n_steps`) or it ends the epoch.
@@ -98,6 +135,19 @@ class ImageClassifier(L.LightningModule):
         # costs Lightning more than a whole step of a small MLP (see scripts/benchmark.py).
         self.log("train/acc", self.train_acc.compute(), prog_bar=True)
         self.train_acc.reset()
+        self._log_x_axis()
+        self._step_schedulers()
+
+    def _step_schedulers(self) -> None:
+        """Step the epoch-interval LR schedulers, as Lightning does under automatic optimisation."""
+        for config in self.trainer.lr_scheduler_configs:
+            if isinstance(config.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                monitored = self.trainer.callback_metrics.get(PLATEAU_MONITOR)
+                if monitored is None:  # no validation this epoch (check_val_every_n_epoch > 1)
+                    continue
+                config.scheduler.step(monitored)
+            else:
+                config.scheduler.step()
 
     def _evaluate(self, batch, loss_metric: MeanMetric, acc_metric: MulticlassAccuracy, stage: str):
         x, y = batch
@@ -116,6 +166,7 @@ class ImageClassifier(L.LightningModule):
             return
         self.val_acc_best(self.val_acc.compute())
         self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)
+        self._log_x_axis()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # The best validation accuracy so far must survive a resume.
@@ -145,11 +196,8 @@ class ImageClassifier(L.LightningModule):
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = self.scheduler_factory(optimizer=optimizer)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "monitor": "val/acc", "interval": "epoch"},
-        }
+        # Stepped by _step_schedulers at the end of each epoch (manual optimisation).
+        return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer=optimizer)}
 
 
 def _describe(net: Mapping[str, Any] | None) -> str:
