@@ -1,10 +1,12 @@
 """Several optimizer steps per Lightning batch (data.steps_per_batch): the same training as one
-step per batch, with schedulers, max_steps and the loggers' step axis counting optimizer steps."""
+step per batch, with schedulers, max_steps and the loggers' step axis counting optimizer steps,
+and gradient clipping done by the classifier."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -80,3 +82,22 @@ def test_the_loggers_step_axis_counts_optimizer_steps(compose_cfg, tmp_path):
     assert steps["train/loss"] == [8, 10, 18, 20]
     assert steps["val/acc"] == steps["train/acc"] == [10, 20]
     assert "step" not in steps
+
+
+def test_gradient_clipping_by_value_bounds_every_update(compose_cfg, tmp_path):
+    # SGD without momentum moves each weight by at most lr * clip per step when every gradient
+    # element is clipped to [-clip, clip]: 20 steps of lr 0.1 and clip 1e-6 move it 2e-6 at most.
+    overrides = (*SMALL_RUN, "optimizer=sgd", "optimizer.lr=0.1", "test=false")
+    clip = ("+trainer.gradient_clip_val=1e-6", "+trainer.gradient_clip_algorithm=value")
+    cfg = compose_cfg(*overrides, *clip)
+    L.seed_everything(cfg.seed, workers=True)  # as train() does before building the model
+    initial = {k: v.clone() for k, v in build(cfg)[1].state_dict().items()}
+    train(cfg)
+    trained = final_weights(tmp_path / "run")
+    moved = max((trained[k] - initial[k]).abs().max().item() for k in initial)
+    assert 0 < moved <= 20 * 0.1 * 1e-6 * 1.001
+
+
+def test_gradient_accumulation_is_refused_with_what_to_do_instead(compose_cfg):
+    with pytest.raises(ValueError, match="Raise data.batch_size instead"):
+        build(compose_cfg(*SMALL_RUN, "+trainer.accumulate_grad_batches=2"))

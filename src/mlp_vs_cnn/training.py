@@ -118,18 +118,30 @@ def check_strategy_fits_sweep(trainer: L.Trainer) -> None:
 def build(cfg: DictConfig) -> tuple[ImageDataModule, ImageClassifier, L.Trainer, list[Logger]]:
     """The data module, classifier, trainer and loggers of a run (the benchmark uses it too)."""
     datamodule: ImageDataModule = instantiate(cfg.data, _convert_="all")
+    if cfg.trainer.get("accumulate_grad_batches", 1) != 1:
+        raise ValueError(
+            "trainer.accumulate_grad_batches is not supported: the classifier steps the optimizer "
+            "itself, once per data.batch_size images. Raise data.batch_size instead."
+        )
     model = ImageClassifier(
         net=cfg.model,
         num_classes=cfg.data.num_classes,
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         batch_size=cfg.data.batch_size,
+        # Lightning clips only under automatic optimisation; the classifier does it itself.
+        gradient_clip_val=cfg.trainer.get("gradient_clip_val"),
+        gradient_clip_algorithm=cfg.trainer.get("gradient_clip_algorithm") or "norm",
     )
     if cfg.get("compile"):
         model.net.compile()  # in place: checkpoints keep the same parameter names
     loggers: list[Logger] = _instantiate_dict(cfg.get("logger"))
     trainer: L.Trainer = instantiate(
-        cfg.trainer, callbacks=_instantiate_dict(cfg.get("callbacks")), logger=loggers or False
+        cfg.trainer,
+        callbacks=_instantiate_dict(cfg.get("callbacks")),
+        logger=loggers or False,
+        gradient_clip_val=None,
+        gradient_clip_algorithm=None,
     )
     check_strategy_fits_sweep(trainer)
     return datamodule, model, trainer, loggers

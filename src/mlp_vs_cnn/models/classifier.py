@@ -42,6 +42,9 @@ class ImageClassifier(L.LightningModule):
             evaluate only.
         scheduler: LR scheduler factory taking `optimizer`, or None for a constant rate.
         batch_size: images per optimiser step; None = one step per training batch.
+        gradient_clip_val: clip the gradients before each step to this norm or value (None or
+            0 = no clipping); `trainer.gradient_clip_val` in the configs.
+        gradient_clip_algorithm: "norm" or "value".
     """
 
     def __init__(
@@ -51,8 +54,16 @@ class ImageClassifier(L.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         batch_size: int | None = None,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str = "norm",
     ) -> None:
         super().__init__()
+        if gradient_clip_algorithm not in ("norm", "value"):
+            raise ValueError(
+                f"trainer.gradient_clip_algorithm must be 'norm' or 'value', got "
+                f"{gradient_clip_algorithm!r}"
+            )
+        self.gradient_clip = (gradient_clip_val, gradient_clip_algorithm)
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer or None, got {batch_size}")
         self.automatic_optimization = False
@@ -97,6 +108,9 @@ class ImageClassifier(L.LightningModule):
                 )
             optimizer.zero_grad(set_to_none=True)
             self.manual_backward(loss)
+            if self.gradient_clip[0]:
+                clip_val, algorithm = self.gradient_clip
+                self.clip_gradients(optimizer, clip_val, gradient_clip_algorithm=algorithm)
             optimizer.step()
             logits.append(step_logits.detach())
         if not logits:
