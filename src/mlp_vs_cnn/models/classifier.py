@@ -157,7 +157,7 @@ class ImageClassifier(L.LightningModule):
         for config in self.trainer.lr_scheduler_configs:
             if isinstance(config.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 monitored = self.trainer.callback_metrics.get(PLATEAU_MONITOR)
-                if monitored is None:  # no validation this epoch (check_val_every_n_epoch > 1)
+                if monitored is None:  # no validation yet (check_val_every_n_epoch > 1)
                     continue
                 config.scheduler.step(monitored)
             else:
