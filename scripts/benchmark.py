@@ -44,7 +44,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
@@ -339,12 +339,9 @@ def benchmark_config(model: str, data: str, args, out: Path) -> dict:
         math.ceil(batches / per_batch),
     )
     warmup, steps = warmup_batches * per_batch, timed_batches * per_batch
-    train_overrides = [
-        *overrides,
-        "trainer.max_epochs=1",
-        f"+trainer.limit_train_batches={warmup_batches + timed_batches}",
-    ]
-    cfg = compose_config(train_overrides, out / f"{model}_{data}")
+    with open_dict(cfg.trainer):
+        cfg.trainer.max_epochs = 1
+        cfg.trainer.limit_train_batches = warmup_batches + timed_batches
     device = device_of(cfg)
     datamodule = instantiate(cfg.data, _convert_="all")
     datamodule.setup()

@@ -137,8 +137,10 @@ def shift_robustness(
     if local_radius is not None:
         centre = center_offsets(m, size, canvas)
         width = 2 * local_radius + 1
-        pairs += [centre + torch.randint(width, (m, 2), generator=generator) - local_radius]
-        pairs += [centre + torch.randint(width, (m, 2), generator=generator) - local_radius]
+        pairs += [
+            centre + torch.randint(width, (m, 2), generator=generator) - local_radius
+            for _ in range(2)
+        ]
     predicted = _predict(
         net,
         transform,

@@ -63,7 +63,8 @@ class ImageClassifier(L.LightningModule):
                 f"trainer.gradient_clip_algorithm must be 'norm' or 'value', got "
                 f"{gradient_clip_algorithm!r}"
             )
-        self.gradient_clip = (gradient_clip_val, gradient_clip_algorithm)
+        self.gradient_clip_val = gradient_clip_val
+        self.gradient_clip_algorithm = gradient_clip_algorithm
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer or None, got {batch_size}")
         self.automatic_optimization = False
@@ -108,9 +109,8 @@ class ImageClassifier(L.LightningModule):
                 )
             optimizer.zero_grad(set_to_none=True)
             self.manual_backward(loss)
-            if self.gradient_clip[0]:
-                clip_val, algorithm = self.gradient_clip
-                self.clip_gradients(optimizer, clip_val, gradient_clip_algorithm=algorithm)
+            if self.gradient_clip_val:
+                self.clip_gradients(optimizer, self.gradient_clip_val, self.gradient_clip_algorithm)
             optimizer.step()
             logits.append(step_logits.detach())
         if not logits:
