@@ -11,8 +11,8 @@ import hydra
 from omegaconf import DictConfig
 
 from mlp_vs_cnn.data import DataFilesError
-from mlp_vs_cnn.models.classifier import CheckpointError
-from mlp_vs_cnn.training import evaluate
+from mlp_vs_cnn.checkpoints import CheckpointError
+from mlp_vs_cnn.evaluation import evaluate
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")

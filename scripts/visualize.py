@@ -12,7 +12,7 @@ without `data=`, the checkpoint's own data config (and pixel permutation) is use
 import hydra
 from omegaconf import DictConfig
 
-from mlp_vs_cnn.training import visualize
+from mlp_vs_cnn.evaluation import visualize
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="visualize")

@@ -13,8 +13,9 @@ from hydra.core.global_hydra import GlobalHydra
 
 from mlp_vs_cnn.data import ImageDataModule
 from mlp_vs_cnn.data.transforms import make_permutation
-from mlp_vs_cnn.models.classifier import CheckpointError
-from mlp_vs_cnn.training import evaluate, train
+from mlp_vs_cnn.checkpoints import CheckpointError
+from mlp_vs_cnn.evaluation import evaluate
+from mlp_vs_cnn.training import train
 from tests.conftest import ROOT, compose_config
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mlp_vs_cnn.training import run_config
+from mlp_vs_cnn.record import run_config
 from tests.conftest import DATA_CONFIGS, MODEL_CONFIGS, ROOT
 
 RECIPES = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))

@@ -13,12 +13,11 @@ import lightning as L
 import pytest
 import torch
 
-from mlp_vs_cnn.models.classifier import CheckpointError
+from mlp_vs_cnn.checkpoints import CheckpointError
 from mlp_vs_cnn.training import train
 from tests.conftest import ROOT
 
-# Two epochs of 10 optimizer steps on the fixture (500 training images), quiet and quick. With the
-# default data.steps_per_batch=8, Lightning sees two batches per epoch: steps 1-8 and 9-10.
+# Two epochs of 10 optimizer steps on the fixture (500 training images), quiet and quick.
 SMALL_RUN = (
     "trainer.max_epochs=2",
     "data.batch_size=50",
@@ -87,10 +86,11 @@ def test_a_run_stopped_by_sigterm_saves_a_checkpoint_and_resumes_to_the_same_met
 
     resume = (*SMALL_RUN, "ckpt_path=last", f"hydra.runtime.output_dir={run_dir}")
     resumed = train(compose_cfg(*resume))
-    # The running training accuracy of the interrupted epoch only counts the batches after the
-    # resume (torchmetrics keeps it in memory); every other metric, val/acc_best included, and
-    # every weight are the same.
-    assert resumed.pop("train/acc") != uninterrupted.pop("train/acc")
+    # The epoch means of the interrupted epoch (training accuracy and loss) only count the batches
+    # after the resume (they are kept in memory, not in checkpoints); every other metric,
+    # val/acc_best and the last step's loss included, and every weight are the same.
+    for epoch_mean in ("train/acc", "train/loss", "train/loss_epoch"):
+        assert resumed.pop(epoch_mean) != uninterrupted.pop(epoch_mean)
     assert resumed == uninterrupted
     for name, tensor in final_weights(tmp_path / "a").items():
         assert torch.equal(tensor, final_weights(run_dir)[name]), name

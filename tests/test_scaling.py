@@ -15,7 +15,7 @@ import joblib
 import optuna
 import pytest
 
-from mlp_vs_cnn.training import evaluate
+from mlp_vs_cnn.evaluation import evaluate
 from tests.conftest import ROOT
 
 QUIET = ("logger=none", "callbacks.rich_progress_bar=null", "callbacks.rich_model_summary=null")

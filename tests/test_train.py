@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from mlp_vs_cnn.data import DataFilesError
-from mlp_vs_cnn.training import evaluate, train
+from mlp_vs_cnn.evaluation import evaluate
+from mlp_vs_cnn.training import train
 from tests.conftest import DATA_CONFIGS, MODEL_CONFIGS, ROOT, write_dataset
 
 

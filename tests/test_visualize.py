@@ -14,7 +14,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from mlp_vs_cnn.data import ImageDataModule
 from mlp_vs_cnn.models import ConvNet
-from mlp_vs_cnn.training import train, visualize
+from mlp_vs_cnn.evaluation import visualize
+from mlp_vs_cnn.training import train
 from mlp_vs_cnn.visualize.activation_maximization import class_log_prob, maximize, unit_activation
 from mlp_vs_cnn.visualize.figures import readable
 from mlp_vs_cnn.visualize.samples import class_samples

@@ -144,7 +144,6 @@ def test_center_placement_puts_every_image_in_the_middle(make_datamodule):
         (dict(eval_placement="centre"), "eval_placement must be 'random' or 'center'"),
         (dict(dataset="CIFAR10"), "data.dataset must be one of"),
         (dict(val_size=0), "val_size"),
-        (dict(steps_per_batch=0), "steps_per_batch must be at least 1"),
     ],
 )
 def test_inconsistent_data_options_are_refused_with_a_clear_message(
@@ -179,9 +178,7 @@ def test_a_shifted_config_with_another_canvas_size_gives_that_image_size(compose
     assert instantiate(cfg.data, _convert_="all").image_size == 64
 
 
-def test_each_training_batch_holds_steps_per_batch_steps_of_images(make_datamodule):
-    datamodule = make_datamodule(steps_per_batch=4)  # 500 training images, batch_size 50
+def test_training_batches_hold_batch_size_images(make_datamodule):
+    datamodule = make_datamodule(batch_size=200)  # 500 training images
     datamodule.setup("fit")
-    sizes = [len(labels) for _, labels in datamodule.train_dataloader()]
-    assert sizes == [200, 200, 100]
-    assert [len(y) for _, y in datamodule.val_dataloader()] == [40, 40, 20]  # unchanged
+    assert [len(labels) for _, labels in datamodule.train_dataloader()] == [200, 200, 100]

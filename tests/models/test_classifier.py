@@ -1,5 +1,5 @@
 """The LightningModule shared by every network: plain hyperparameters, evaluation-only mode,
-its own optimizer steps."""
+its optimizer and scheduler handed to Lightning."""
 
 from __future__ import annotations
 
@@ -28,18 +28,20 @@ def test_classifier_without_an_optimizer_can_only_evaluate():
         ImageClassifier(net=MLP_CONFIG).configure_optimizers()
 
 
-def test_classifier_steps_itself_and_hands_its_scheduler_to_lightning():
-    # Manual optimisation: the classifier steps the optimizer per `batch_size` images and the
-    # epoch schedulers itself (tests/test_steps_per_batch.py trains with both).
+def test_classifier_hands_its_optimizer_and_scheduler_mapping_to_lightning():
+    # Automatic optimisation: Lightning steps the optimizer and the scheduler, as the mapping says.
     model = ImageClassifier(
         net=MLP_CONFIG,
         optimizer=lambda params: torch.optim.SGD(params, lr=0.1),
-        scheduler=lambda optimizer: torch.optim.lr_scheduler.StepLR(optimizer, 1),
-        batch_size=32,
+        lr_scheduler={
+            "scheduler": lambda optimizer: torch.optim.lr_scheduler.StepLR(optimizer, 1),
+            "interval": "step",
+            "frequency": 2,
+        },
     )
-    assert not model.automatic_optimization and model.step_batch_size == 32
+    assert model.automatic_optimization
     config = model.configure_optimizers()
-    assert isinstance(config["lr_scheduler"], torch.optim.lr_scheduler.StepLR)
-    assert config["lr_scheduler"].optimizer is config["optimizer"]
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
-        ImageClassifier(net=MLP_CONFIG, batch_size=0)
+    scheduler = config["lr_scheduler"]
+    assert isinstance(scheduler["scheduler"], torch.optim.lr_scheduler.StepLR)
+    assert scheduler["scheduler"].optimizer is config["optimizer"]
+    assert (scheduler["interval"], scheduler["frequency"]) == ("step", 2)

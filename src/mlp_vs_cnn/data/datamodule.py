@@ -46,9 +46,6 @@ class ImageDataModule(L.LightningDataModule):
         download: fetch the files with torchvision when they are absent.
         batch_size: training batch size (images per optimiser step).
         eval_batch_size: validation and test batch size.
-        steps_per_batch: optimiser steps of `batch_size` images in each training batch the loader
-            yields (`ImageClassifier` splits it): Lightning's per-batch overhead is then paid once
-            per this many steps. 1 = one step per batch.
         val_size: images of the 60,000 training images held out for validation.
         split_seed: seed of the train/validation split.
         normalize: subtract the dataset mean and divide by its std; false keeps pixels in [0, 1].
@@ -72,7 +69,6 @@ class ImageDataModule(L.LightningDataModule):
         download: bool = True,
         batch_size: int = 256,
         eval_batch_size: int = 1000,
-        steps_per_batch: int = 1,
         val_size: int = 5000,
         split_seed: int = 12345,
         normalize: bool = True,
@@ -105,8 +101,6 @@ class ImageDataModule(L.LightningDataModule):
                 f"data.image_size is {image_size} but the images will be {expected_size}x"
                 f"{expected_size} (canvas_size={canvas_size}); set data.image_size={expected_size}."
             )
-        if steps_per_batch < 1:
-            raise ValueError(f"data.steps_per_batch must be at least 1, got {steps_per_batch}")
         if not 0 < val_size < 60_000:
             raise ValueError(f"data.val_size must be between 1 and 59999, got {val_size}")
         self.save_hyperparameters()
@@ -189,9 +183,7 @@ class ImageDataModule(L.LightningDataModule):
         return TensorBatchLoader(tensors, batch_size, sampler, per_epoch=per_epoch)
 
     def train_dataloader(self) -> TensorBatchLoader:
-        # Each training batch holds the images of steps_per_batch optimiser steps of batch_size
-        # (the classifier splits it), so Lightning's per-batch work is shared by all of them.
-        return self._loader("train", self.batch_size * self.hparams.steps_per_batch)
+        return self._loader("train", self.batch_size)
 
     def val_dataloader(self) -> TensorBatchLoader:
         return self._loader("val", self.eval_batch_size)

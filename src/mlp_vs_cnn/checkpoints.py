@@ -1,0 +1,109 @@
+"""Checkpoints of this project: read them safely, check them against a run, rebuild the classifier.
+
+A checkpoint is read with `weights_only=True` (tensors and plain values, never pickled code). It
+names its network (the classifier's `net` config) and its data config (the data module's
+hyperparameters and state: dataset, image size, pixel permutation), which is what the checks
+below compare with the run that wants to use it, for resuming (`train.py`) as for evaluating
+(`eval.py`, `scripts/visualize.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mlp_vs_cnn.data import ImageDataModule
+from mlp_vs_cnn.models.classifier import ImageClassifier
+
+ALLOWED_NET_PREFIX = "mlp_vs_cnn.models."
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used as asked; the message says why and what to do."""
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint's tensors and plain values only (`weights_only`: no pickled code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"No checkpoint at {path}.")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a truncated file or a pickle with objects other than tensors
+        raise CheckpointError(
+            f"{path} cannot be loaded safely as a checkpoint of this project ({err})."
+        ) from err
+    net = checkpoint.get("hyper_parameters", {}).get("net")
+    if not isinstance(net, dict) or not str(net.get("_target_", "")).startswith(ALLOWED_NET_PREFIX):
+        raise CheckpointError(
+            f"{path} is not a checkpoint of this project: it names no network under "
+            f"{ALLOWED_NET_PREFIX}."
+        )
+    return checkpoint
+
+
+def data_state(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
+    """The data module's saved state (dataset, image size, permutation), `{}` if none."""
+    return dict(checkpoint.get(ImageDataModule.__qualname__) or {})
+
+
+def check_network(checkpoint: Mapping[str, Any], model: ImageClassifier, path: str | Path) -> None:
+    """Refuse a checkpoint of another network than `model` (a resume with other configs)."""
+    saved, ours = checkpoint["hyper_parameters"], model.hparams
+    if saved.get("net") != ours.net or saved.get("num_classes") != ours.num_classes:
+        raise CheckpointError(
+            f"{path} holds another network than this run builds: it has "
+            f"{_describe(saved.get('net'))} with {saved.get('num_classes')} classes, this run "
+            f"{_describe(ours.net)} with {ours.num_classes} classes. Resume with the model and "
+            f"data configs it was trained with, or drop ckpt_path to start afresh."
+        )
+
+
+def check_data(checkpoint: Mapping[str, Any], datamodule: ImageDataModule, path) -> None:
+    """Refuse data of another dataset, image size or variant than the checkpoint was trained on.
+
+    A permuted model is only used on permuted data (its own permutation is then restored by
+    `ImageDataModule.load_state_dict`), an unpermuted one only on unpermuted data.
+    """
+    net = checkpoint["hyper_parameters"]["net"]
+    trained_size = net.get("image_size")
+    if trained_size != datamodule.image_size:
+        raise CheckpointError(
+            f"{path} holds a network for {trained_size}x{trained_size} images but this data "
+            f"config gives {datamodule.image_size}x{datamodule.image_size}. Pick a data config of "
+            f"the same size (for a 56x56 model trained on centred images, e.g. "
+            f"data=mnist_shifted data.train_placement=center)."
+        )
+    trained = data_state(checkpoint)
+    trained_dataset = trained.get("dataset")
+    if trained_dataset and trained_dataset != datamodule.dataset:
+        raise CheckpointError(
+            f"{path} was trained on {trained_dataset}, not {datamodule.dataset}: its classes "
+            f"mean something else. Use a {trained_dataset} data config."
+        )
+    if trained and ("permutation" in trained) != (datamodule.permutation is not None):
+        was = "permuted" if "permutation" in trained else "unpermuted"
+        now = "unpermuted" if datamodule.permutation is None else "permuted"
+        raise CheckpointError(
+            f"{path} was trained on {was} pixels but this data config gives {now} ones. Use a "
+            f"{was} data config (its own permutation is restored from the checkpoint)."
+        )
+
+
+def load_classifier(checkpoint: Mapping[str, Any]) -> ImageClassifier:
+    """Rebuild the classifier a checkpoint (from `read_checkpoint`) holds, weights included."""
+    hparams = checkpoint["hyper_parameters"]
+    model = ImageClassifier(net=hparams["net"], num_classes=hparams["num_classes"])
+    model.load_state_dict(checkpoint["state_dict"])
+    return model
+
+
+def _describe(net: Mapping[str, Any] | None) -> str:
+    if not net:
+        return "no network config"
+    name = str(net.get("_target_", "?")).rsplit(".", 1)[-1]
+    args = ", ".join(f"{k}={v}" for k, v in net.items() if k != "_target_")
+    return f"{name}({args})"

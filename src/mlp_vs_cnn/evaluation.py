@@ -1,0 +1,92 @@
+"""What `eval.py` and `scripts/visualize.py` do with a checkpoint, as functions of a composed
+Hydra config: rebuild its classifier and data module, test it, draw its figures."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch.utils.tensorboard import SummaryWriter
+
+from mlp_vs_cnn.checkpoints import (
+    CheckpointError,
+    check_data,
+    data_state,
+    load_classifier,
+    read_checkpoint,
+)
+from mlp_vs_cnn.data import ImageDataModule
+from mlp_vs_cnn.models import ImageClassifier
+from mlp_vs_cnn.record import config_choices, final_metrics, print_metrics_table, write_metrics
+from mlp_vs_cnn.training import instantiate_all
+from mlp_vs_cnn.visualize import FigureWriter
+
+log = logging.getLogger(__name__)
+
+
+def _datamodule_for(cfg: DictConfig, checkpoint: Mapping[str, Any]) -> ImageDataModule:
+    """The data config asked for, or else the one the checkpoint was trained on."""
+    if cfg.get("data"):
+        return instantiate(cfg.data, _convert_="all")
+    saved = checkpoint.get("datamodule_hyper_parameters")
+    if not saved:
+        raise CheckpointError("The checkpoint does not record its data config: pass data=<config>.")
+    saved = dict(saved)
+    saved["data_dir"] = cfg.paths.data_dir  # where the data is on this machine
+    return ImageDataModule(**saved)
+
+
+def load_for_evaluation(cfg: DictConfig) -> tuple[ImageClassifier, ImageDataModule]:
+    """The classifier of `cfg.ckpt_path` and its data module, with the permutation it was
+    trained with restored (`eval.py`, `scripts/visualize.py`)."""
+    checkpoint = read_checkpoint(cfg.ckpt_path)
+    datamodule = _datamodule_for(cfg, checkpoint)
+    check_data(checkpoint, datamodule, cfg.ckpt_path)
+    model = load_classifier(checkpoint)
+    datamodule.load_state_dict(data_state(checkpoint))
+    return model, datamodule
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Test a checkpoint on a data config; the permutation it was trained with is restored."""
+    model, datamodule = load_for_evaluation(cfg)
+    loggers = instantiate_all(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False)
+    trainer.test(model, datamodule=datamodule)
+    metrics = final_metrics(trainer)
+    if trainer.is_global_zero:
+        print_metrics_table(f"{Path(cfg.ckpt_path).name} on {datamodule.dataset}", metrics)
+        record = {
+            "checkpoint": str(cfg.ckpt_path),
+            "choices": config_choices(cfg),
+            "metrics": metrics,
+        }
+        write_metrics(cfg.paths.output_dir, record)
+    return metrics
+
+
+def visualize(cfg: DictConfig) -> list[Path]:
+    """Draw the figures of the callbacks in `cfg.callbacks` (those named in `cfg.what`, or all)
+    for a checkpoint, to TensorBoard in `<output_dir>/tensorboard` and PNG; return the PNGs."""
+    model, datamodule = load_for_evaluation(cfg)
+    unknown = set(cfg.get("what") or ()) - set(cfg.callbacks)
+    if unknown:
+        raise ValueError(f"what={sorted(unknown)}: not among the callbacks {sorted(cfg.callbacks)}")
+    tensorboard = SummaryWriter(Path(cfg.paths.output_dir) / "tensorboard")
+    paths = []
+    for name, callback_cfg in cfg.callbacks.items():
+        if callback_cfg is None or (cfg.get("what") and name not in cfg.what):
+            continue
+        callback = instantiate(callback_cfg, _convert_="all")
+        written = FigureWriter(callback.figure_dir, [tensorboard]).write(
+            callback.figures(model, datamodule)
+        )
+        log.info("%s: %s", name, ", ".join(map(str, written)))
+        paths += written
+    tensorboard.close()
+    return paths
