@@ -6,7 +6,7 @@ DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(CURDIR)/
 export DATA_DIR
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-fast lint format tensorboard clean bench
+.PHONY: help install hooks train test test-fast lint format tensorboard clean bench
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -19,6 +19,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 install: $(VENV)/.installed ## Create .venv and install the project (editable) with dev tools
+
+hooks: install ## Run ruff (lint and format check) before every git commit
+	$(BIN)/pre-commit install
 
 train: install ## Train the default model (mlp on mnist); extra Hydra overrides via ARGS="..."
 	$(BIN)/python train.py $(ARGS)

@@ -10,8 +10,8 @@ evaluated on data of its dataset and image size; a permuted model gets back its 
 import hydra
 from omegaconf import DictConfig
 
-from mlp_vs_cnn.data import DataFilesError
 from mlp_vs_cnn.checkpoints import CheckpointError
+from mlp_vs_cnn.data import DataFilesError
 from mlp_vs_cnn.evaluation import evaluate
 
 

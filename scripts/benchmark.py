@@ -12,11 +12,15 @@ interleaved round by round in this one process, so that a busy machine slows the
              placed on the canvas, permuted): the ceiling for this model on this machine;
   per-sample the seed notebooks' way: a torchvision-style dataset that turns each image into a
              PIL image, then ToTensor/Normalize (and the variant) per sample, and a DataLoader.
-Throughput is images per second over `--batches` optimizer steps after `--warmup` steps (ours
-hands Lightning `data.steps_per_batch` steps per batch, so its counts are rounded up to whole
-batches and the other two pipelines take as many steps); ratios are the median over rounds of
-ours / bare and ours / per-sample within each round. Evaluation
-throughput is measured the same way on the test split (ours: `trainer.test`).
+Throughput is images per second over `--batches` optimizer steps (one per batch) after
+`--warmup` steps; ratios are the median over rounds of ours / bare and ours / per-sample within
+each round. Evaluation throughput is measured the same way on the test split (ours:
+`trainer.test`). The bare loop builds the network as `ImageClassifier` does (the same memory
+format), so it is the ceiling for exactly the computation ours runs.
+
+`--alternative KEY=VALUE ...` adds a fourth pipeline, ours with those overrides, timed in the
+same rounds: e.g. `--alternative channels_last=true` or `compile=true` against the defaults
+(alternative / ours is reported).
 
 Unless `--no-train-run`, it also runs a whole default `python train.py` in a subprocess (wall
 time and peak resident memory) and `python train.py debug=fast_dev_run` as its start-up time.
@@ -26,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import resource
@@ -53,6 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from mlp_vs_cnn.data.transforms import random_offsets  # noqa: E402
+from mlp_vs_cnn.models import ImageClassifier  # noqa: E402
 from mlp_vs_cnn.training import build  # noqa: E402
 
 PIPELINES = ("ours", "bare", "per_sample")
@@ -162,11 +166,17 @@ def transformed(datamodule, split: str, n: int, device: torch.device, seed: int 
     return x.to(device), labels[index].to(device)
 
 
+def bare_network(cfg: DictConfig, device: torch.device) -> torch.nn.Module:
+    """The network of `cfg` without Lightning: built, placed and compiled as ours builds it."""
+    model = ImageClassifier(net=cfg.model, channels_last=bool(cfg.get("channels_last")))
+    if cfg.get("compile"):
+        model.net.compile()
+    return model.to(device)
+
+
 def bare_train(cfg: DictConfig, x, y, warmup: int, batches: int) -> float:
     device = x.device
-    net = instantiate(cfg.model).to(device).train()
-    if cfg.get("compile"):
-        net.compile()
+    net = bare_network(cfg, device).train()
     optimizer = instantiate(cfg.optimizer)(params=net.parameters())
     bs = cfg.data.batch_size
     order = torch.randperm(len(x), device=device)  # a training loop shuffles, as our loader does
@@ -208,7 +218,7 @@ def evaluate_loop(net, batches, warmup: int, device: torch.device) -> float:
 
 
 def bare_eval(cfg: DictConfig, x, y, warmup: int) -> float:
-    net = instantiate(cfg.model).to(x.device)
+    net = bare_network(cfg, x.device)
     bs = cfg.data.eval_batch_size
     batches = ((x[i : i + bs], y[i : i + bs]) for i in range(0, len(x), bs))
     return evaluate_loop(net, batches, warmup, x.device)
@@ -329,19 +339,19 @@ FULLY_CONNECTED_BATCHES, CONV_BATCHES = 200, 40  # default --batches: < 1 epoch;
 def benchmark_config(model: str, data: str, args, out: Path) -> dict:
     overrides = [f"model={model}", f"data={data}", f"paths.log_dir={out / 'logs'}", *args.override]
     cfg = compose_config(overrides, out / f"{model}_{data}")
-    # Steps counted in whole batches of ours (steps_per_batch optimizer steps each).
-    per_batch = cfg.data.get("steps_per_batch", 1)
-    batches = args.batches or (
+    steps = args.batches or (
         FULLY_CONNECTED_BATCHES if cfg.model._target_.endswith(".MLP") else CONV_BATCHES
     )
-    warmup_batches, timed_batches = (
-        math.ceil(args.warmup / per_batch),
-        math.ceil(batches / per_batch),
-    )
-    warmup, steps = warmup_batches * per_batch, timed_batches * per_batch
-    with open_dict(cfg.trainer):
-        cfg.trainer.max_epochs = 1
-        cfg.trainer.limit_train_batches = warmup_batches + timed_batches
+    warmup = args.warmup
+    configs = {"ours": cfg}
+    if args.alternative:
+        configs["alt"] = compose_config(
+            [*overrides, *args.alternative], out / f"{model}_{data}_alt"
+        )
+    for c in configs.values():
+        with open_dict(c.trainer):
+            c.trainer.max_epochs = 1
+            c.trainer.limit_train_batches = warmup + steps
     device = device_of(cfg)
     datamodule = instantiate(cfg.data, _convert_="all")
     datamodule.setup()
@@ -351,14 +361,19 @@ def benchmark_config(model: str, data: str, args, out: Path) -> dict:
     x_train, y_train = transformed(datamodule, "train", n_train, device)
     x_test, y_test = transformed(datamodule, "test", len(datamodule.splits["test"][0]), device)
 
-    runs = {f"{stage}_{p}": [] for stage in ("train", "eval") for p in PIPELINES}
+    pipelines = (*PIPELINES, "alt") if args.alternative else PIPELINES
+    runs = {f"{stage}_{p}": [] for stage in ("train", "eval") for p in pipelines}
     for _ in range(args.rounds):
-        runs["train_ours"].append(ours_train(cfg, warmup_batches, timed_batches))
+        runs["train_ours"].append(ours_train(cfg, warmup, steps))
+        if args.alternative:
+            runs["train_alt"].append(ours_train(configs["alt"], warmup, steps))
         runs["train_bare"].append(bare_train(cfg, x_train, y_train, warmup, steps))
         runs["train_per_sample"].append(
             per_sample_train(cfg, datamodule, warmup, steps, args.workers, device)
         )
         runs["eval_ours"].append(ours_eval(cfg, args.eval_warmup))
+        if args.alternative:
+            runs["eval_alt"].append(ours_eval(configs["alt"], args.eval_warmup))
         runs["eval_bare"].append(bare_eval(cfg, x_test, y_test, args.eval_warmup))
         runs["eval_per_sample"].append(
             per_sample_eval(cfg, datamodule, args.eval_warmup, args.workers, device)
@@ -367,18 +382,23 @@ def benchmark_config(model: str, data: str, args, out: Path) -> dict:
         "model": model,
         "data": data,
         "device": str(device),
-        "steps_per_batch": per_batch,
         "timed_steps": steps,
         "rounds": runs,
     }
     for stage in ("train", "eval"):
-        for p in PIPELINES:
+        for p in pipelines:
             result[f"{stage}_{p}"] = statistics.median(runs[f"{stage}_{p}"])
         for other in ("bare", "per_sample"):
-            pairs = zip(runs[f"{stage}_ours"], runs[f"{stage}_{other}"], strict=True)
-            ratios = [a / b for a, b in pairs]
-            result[f"{stage}_ours_over_{other}"] = statistics.median(ratios)
+            result[f"{stage}_ours_over_{other}"] = median_ratio(runs, stage, "ours", other)
+        if args.alternative:
+            result[f"{stage}_alt_over_ours"] = median_ratio(runs, stage, "alt", "ours")
     return result
+
+
+def median_ratio(runs: dict[str, list[float]], stage: str, a: str, b: str) -> float:
+    """Median over rounds of pipeline a's throughput over pipeline b's in the same round."""
+    pairs = zip(runs[f"{stage}_{a}"], runs[f"{stage}_{b}"], strict=True)
+    return statistics.median(x / y for x, y in pairs)
 
 
 def add_variant_overhead(results: list[dict]) -> None:
@@ -392,15 +412,17 @@ def add_variant_overhead(results: list[dict]) -> None:
 
 
 def print_table(results: list[dict]) -> None:
+    alternative = "train_alt_over_ours" in results[0]
     header = (
         "| model | data | ours img/s | bare img/s | per-sample img/s | ours/bare | ours/per-sample "
         "| variant extra | eval ours | eval bare | eval per-sample | eval ours/bare |"
+        + (" alt/ours | eval alt/ours |" if alternative else "")
     )
     print(header)
     print("|" + " --- |" * (header.count("|") - 1))
     for r in results:
         extra = r.get("variant_extra")
-        print(
+        row = (
             f"| {r['model']} | {r['data']} | {r['train_ours']:,.0f} | {r['train_bare']:,.0f} "
             f"| {r['train_per_sample']:,.0f} | {r['train_ours_over_bare']:.2f} "
             f"| {r['train_ours_over_per_sample']:.1f} | "
@@ -408,6 +430,9 @@ def print_table(results: list[dict]) -> None:
             f"| {r['eval_bare']:,.0f} | {r['eval_per_sample']:,.0f} "
             f"| {r['eval_ours_over_bare']:.2f} |"
         )
+        if alternative:
+            row += f" {r['train_alt_over_ours']:.2f} | {r['eval_alt_over_ours']:.2f} |"
+        print(row)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -427,6 +452,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers (per-sample)")
     parser.add_argument("--override", nargs="*", default=[], help="extra Hydra overrides for all")
+    parser.add_argument(
+        "--alternative",
+        nargs="*",
+        default=[],
+        help="overrides of a fourth pipeline: ours with them",
+    )
     parser.add_argument("--no-train-run", action="store_true", help="skip the train.py runs")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", type=Path, help="write the results to this file")

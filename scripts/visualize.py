@@ -2,7 +2,7 @@
 
     python scripts/visualize.py ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt
     python scripts/visualize.py ckpt_path=... what=[first_layer_weights,activation_maximization]
-    python scripts/visualize.py ckpt_path=... callbacks.activation_maximization.blur_sigma=0.5
+    python scripts/visualize.py ckpt_path=... callbacks.activation_maximization.draw.blur_sigma=0.5
 
 Figures go to TensorBoard (`<run>/tensorboard`) and as PNG to `<run>/figures/`, where <run> is
 `logs/visualize/runs/<time>`. The callbacks and their settings are `conf/callbacks/visualize.yaml`;

@@ -11,9 +11,9 @@ import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
 
+from mlp_vs_cnn.checkpoints import CheckpointError
 from mlp_vs_cnn.data import ImageDataModule
 from mlp_vs_cnn.data.transforms import make_permutation
-from mlp_vs_cnn.checkpoints import CheckpointError
 from mlp_vs_cnn.evaluation import evaluate
 from mlp_vs_cnn.training import train
 from tests.conftest import ROOT, compose_config
@@ -159,7 +159,7 @@ def test_eval_from_the_command_line_reports_a_mismatch_as_a_message_not_a_traceb
         f"paths.data_dir={fixture_data_dir}", f"paths.log_dir={tmp_path}",
         "trainer.accelerator=cpu",
     ]  # fmt: skip
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     assert "trained on MNIST, not FashionMNIST" in result.stderr
     assert "Traceback" not in result.stderr

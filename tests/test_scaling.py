@@ -9,9 +9,11 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import joblib
+import lightning as L
 import optuna
 import pytest
 
@@ -95,6 +97,25 @@ def test_slurm_preset_asks_for_one_task_per_gpu(compose_cfg):
     assert (launcher.tasks_per_node, launcher.gpus_per_node, launcher.nodes) == (4, 4, 2)
 
 
+class HoldSecondTrial(L.Callback):
+    """Marks in `folder` when the second trial of a search starts training, then waits to be
+    interrupted: the test sends Ctrl+C at a state it can see, not at a moment it guesses."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = Path(folder)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        first = self.folder / "first_trial_started"
+        if not first.exists():
+            first.touch()
+            return
+        (self.folder / "second_trial_waiting").touch()
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+        raise RuntimeError("the second trial was never interrupted")
+
+
 @pytest.mark.slow
 def test_optuna_search_continues_from_its_sqlite_file_after_an_interruption(
     tmp_path, fixture_data_dir
@@ -102,21 +123,28 @@ def test_optuna_search_continues_from_its_sqlite_file_after_an_interruption(
     command = train_command(
         tmp_path, fixture_data_dir, "hparams_search=optuna", "hydra.sweeper.n_trials=2"
     )
-    # Ctrl+C as soon as the second trial starts: the first one is finished and stored. The child
-    # gets SIGINT's default action back: a background job (CI may run so) inherits it ignored.
-    with subprocess.Popen(
-        command,
-        cwd=tmp_path,
-        stderr=subprocess.STDOUT,
-        stdout=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    ) as search:
-        for line in search.stdout:
-            if "\t#1 : " in line:
-                search.send_signal(signal.SIGINT)
-                break
-        search.communicate(timeout=120)
+    hold = (
+        f"+callbacks.hold._target_={__name__}.HoldSecondTrial",
+        f"+callbacks.hold.folder={tmp_path}",
+    )
+    # Ctrl+C once the second trial is training: the first one is then finished and stored. The
+    # child gets SIGINT's default action back: a background job (CI may run so) inherits it ignored.
+    with (
+        open(tmp_path / "search.log", "w") as output,
+        subprocess.Popen(
+            [*command, *hold],
+            cwd=tmp_path,
+            stderr=subprocess.STDOUT,
+            stdout=output,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        ) as search,
+    ):
+        waiting = tmp_path / "second_trial_waiting"
+        while not waiting.exists() and search.poll() is None:
+            time.sleep(0.1)
+        assert waiting.exists(), (tmp_path / "search.log").read_text()[-3000:]
+        search.send_signal(signal.SIGINT)
+        search.wait(timeout=120)
     assert search.returncode != 0
 
     storage = f"sqlite:///{tmp_path / 'logs' / 'optuna' / 'mlp_mnist.db'}"

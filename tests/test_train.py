@@ -104,7 +104,7 @@ def test_a_multirun_from_the_command_line_writes_one_run_folder_per_job(fixture_
         f"paths.log_dir={tmp_path}",
         f"hydra.sweep.dir={sweep_dir}",
     ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     runs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
     assert [p.name.split("_", 1)[0] for p in runs] == ["0", "1"]

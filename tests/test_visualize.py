@@ -13,8 +13,8 @@ from hydra.core.hydra_config import HydraConfig
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from mlp_vs_cnn.data import ImageDataModule
-from mlp_vs_cnn.models import ConvNet
 from mlp_vs_cnn.evaluation import visualize
+from mlp_vs_cnn.models import ConvNet
 from mlp_vs_cnn.training import train
 from mlp_vs_cnn.visualize.activation_maximization import class_log_prob, maximize, unit_activation
 from mlp_vs_cnn.visualize.figures import readable
@@ -26,10 +26,10 @@ QUICK_FIGURES = (
     "trainer.max_epochs=1",
     "callbacks.rich_progress_bar=null",
     "callbacks.rich_model_summary=null",
-    "callbacks.sample_grids.per_class=3",
-    "callbacks.misclassified.per_pair=3",
-    "callbacks.activation_maximization.steps=5",
-    "callbacks.activation_maximization.max_units=4",
+    "callbacks.sample_grids.draw.per_class=3",
+    "callbacks.misclassified.draw.per_pair=3",
+    "callbacks.activation_maximization.draw.steps=5",
+    "callbacks.activation_maximization.draw.max_units=4",
 )
 
 

@@ -1,14 +1,41 @@
-"""Callbacks of this project: Lightning's (`conf/callbacks/`) and Hydra's (`conf/hydra/`)."""
+"""Every callback of this project, Lightning's (`conf/callbacks/`) and Hydra's (`conf/hydra/`).
+
+The work is done by plain functions in their own modules (figures in `mlp_vs_cnn.visualize`,
+shift robustness in `mlp_vs_cnn.analysis`); a callback only says when to call one and where its
+output goes. Their options live once, in the function's signature: a config hands the function
+over as a `_partial_: true` mapping (`draw:` or `measure:`) with its settings.
+
+    InterruptCheckpoint  on Ctrl+C or SIGTERM     checkpoints/last.ckpt
+    Figures              at train start/end,      figures/<tag>.png and TensorBoard IMAGES
+                         or test end
+    ShiftRobustness      at test end (canvas)     figures/shift/*.png, shift/* metrics
+    OptunaStorageFolder  before an Optuna sweep   the folder of its SQLite file
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
+import torch
 from hydra.experimental.callback import Callback as HydraCallback
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from matplotlib.figure import Figure
 from omegaconf import DictConfig
+
+from mlp_vs_cnn.analysis.shift import ShiftRobustness as ShiftResult
+from mlp_vs_cnn.analysis.shift import distance_figure, heatmap_figure
+from mlp_vs_cnn.visualize.figures import FigureWriter
+
+log = logging.getLogger(__name__)
+
+Draw = Callable[[L.LightningModule, Any], dict[str, Figure]]
 
 
 class InterruptCheckpoint(L.Callback):
@@ -28,6 +55,96 @@ class InterruptCheckpoint(L.Callback):
     ) -> None:
         if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
             trainer.save_checkpoint(self.path)
+
+
+class Figures(L.Callback):
+    """Draw figures once, at one point of the run, to TensorBoard and PNG files (rank zero only,
+    not under `fast_dev_run`).
+
+    Args:
+        draw: `draw(model, datamodule) -> {tag: Figure}`, e.g. a `_partial_` of
+            `mlp_vs_cnn.visualize.weight_figures` with its options.
+        when: "train_start", "train_end" or "test_end".
+        figure_dir: folder of the PNG files; default `<trainer.default_root_dir>/figures`.
+    """
+
+    def __init__(
+        self,
+        draw: Draw,
+        when: Literal["train_start", "train_end", "test_end"],
+        figure_dir: str | Path | None = None,
+    ) -> None:
+        if when not in ("train_start", "train_end", "test_end"):
+            raise ValueError(f"when must be train_start, train_end or test_end, got {when!r}")
+        self.draw, self.when, self.figure_dir = draw, when, figure_dir
+        self.seconds = 0.0  # time spent drawing, kept apart from the fit time
+
+    def _log(self, trainer: L.Trainer, pl_module: L.LightningModule, when: str) -> None:
+        if when != self.when or trainer.fast_dev_run or not trainer.is_global_zero:
+            return
+        started = time.perf_counter()
+        figures = self.draw(pl_module, trainer.datamodule)
+        FigureWriter.for_trainer(trainer, self.figure_dir).write(figures)
+        self.seconds += time.perf_counter() - started
+        log.info("Figures %s in %.2f s", ", ".join(figures), time.perf_counter() - started)
+
+    def on_train_start(self, trainer, pl_module):
+        self._log(trainer, pl_module, "train_start")
+
+    def on_train_end(self, trainer, pl_module):
+        self._log(trainer, pl_module, "train_end")
+
+    def on_test_end(self, trainer, pl_module):
+        self._log(trainer, pl_module, "test_end")
+
+
+class ShiftRobustness(L.Callback):
+    """After testing a run on a canvas, measure its shift robustness and write it with the run.
+
+    Draws `shift/heatmap` and `shift/by_distance` (PNG and TensorBoard, as `Figures`), logs the
+    `shift/*` scalars to TensorBoard at the final step, adds them to the final metrics and the
+    whole result to metrics.json (`run_record`). Runs without a canvas are left alone.
+
+    Args:
+        measure: `measure(model, images, labels, transform) -> ShiftRobustness`, a `_partial_` of
+            `mlp_vs_cnn.analysis.shift_robustness` with its options.
+        figure_dir: folder of the PNG files; default `<trainer.default_root_dir>/figures`.
+    """
+
+    def __init__(
+        self, measure: Callable[..., ShiftResult], figure_dir: str | Path | None = None
+    ) -> None:
+        self.measure, self.figure_dir = measure, figure_dir
+        self.run_record: dict[str, Any] = {}
+        self.seconds = 0.0
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        datamodule = trainer.datamodule
+        if datamodule is None or datamodule.transform.canvas_size is None:
+            return
+        if trainer.fast_dev_run or not trainer.is_global_zero:
+            return
+        started = time.perf_counter()
+        images, labels, *_ = datamodule.splits["test"]
+        was_training = pl_module.training
+        pl_module.eval()
+        result = self.measure(pl_module, images.to(pl_module.device), labels, datamodule.transform)
+        pl_module.train(was_training)
+        summary = result.summary()
+        for name, value in summary.items():
+            trainer.callback_metrics[name] = torch.tensor(value)
+        self.run_record = {"shift_robustness": asdict(result)}
+        figures = {
+            "shift/heatmap": heatmap_figure(result, "accuracy by shift"),
+            "shift/by_distance": distance_figure({"": result}, "accuracy by distance"),
+        }
+        FigureWriter.for_trainer(trainer, self.figure_dir).write(figures)
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                for name, value in summary.items():
+                    logger.experiment.add_scalar(name, value, global_step=trainer.global_step)
+        self.seconds += time.perf_counter() - started
+        log.info("Shift robustness: %s", {k: round(v, 4) for k, v in summary.items()})
 
 
 class OptunaStorageFolder(HydraCallback):

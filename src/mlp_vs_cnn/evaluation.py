@@ -84,7 +84,7 @@ def visualize(cfg: DictConfig) -> list[Path]:
             continue
         callback = instantiate(callback_cfg, _convert_="all")
         written = FigureWriter(callback.figure_dir, [tensorboard]).write(
-            callback.figures(model, datamodule)
+            callback.draw(model, datamodule)
         )
         log.info("%s: %s", name, ", ".join(map(str, written)))
         paths += written

@@ -15,10 +15,12 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 METRICS_FILE = "metrics.json"
 # Metrics shown in TensorBoard's HPARAMS tab next to each run's hyperparameters.
-HPARAM_METRICS = ("val/acc_best", "test/acc", "test/loss")
+HPARAM_METRICS = ("test/acc", "val/acc_best", "test/loss", "fit_seconds")
 
 
 def config_choices(cfg: DictConfig) -> dict[str, str]:
@@ -30,20 +32,40 @@ def config_choices(cfg: DictConfig) -> dict[str, str]:
 
 
 def run_hparams(cfg: DictConfig, num_parameters: int) -> dict[str, Any]:
-    """Flat hyperparameters of a run for TensorBoard: config choices and the values that matter."""
-    hparams: dict[str, Any] = dict(config_choices(cfg))
-    hparams.update(
-        seed=cfg.seed,
-        num_parameters=num_parameters,
-        batch_size=cfg.data.batch_size,
-        max_epochs=cfg.trainer.max_epochs,
-        lr=cfg.optimizer.lr,
-        optimizer=cfg.optimizer._target_.rsplit(".", 1)[-1],
-    )
-    for key in ("canvas_size", "permutation_seed", "train_placement", "eval_placement"):
-        value = cfg.data.get(key)
-        hparams[f"data.{key}"] = "none" if value is None else value
-    return hparams
+    """What TensorBoard's HPARAMS tab lists for a run, most telling first; None = not set."""
+    choices = config_choices(cfg)
+    data = cfg.data
+    return {
+        "model": choices.get("model"),
+        "data": choices.get("data"),
+        "seed": cfg.seed,
+        "optimizer": cfg.optimizer._target_.rsplit(".", 1)[-1],
+        "lr": cfg.optimizer.lr,
+        "batch_size": data.batch_size,
+        "max_epochs": cfg.trainer.max_epochs,
+        "num_parameters": num_parameters,
+        "limit_train_samples": data.get("limit_train_samples"),
+        "limit_eval_samples": data.get("limit_eval_samples"),
+        "weight_decay": cfg.optimizer.get("weight_decay"),
+        "scheduler": choices.get("scheduler"),
+        "experiment": choices.get("experiment"),
+        "data.canvas_size": data.get("canvas_size"),
+        "data.train_placement": data.get("train_placement") if data.get("canvas_size") else None,
+        "data.eval_placement": data.get("eval_placement") if data.get("canvas_size") else None,
+        "data.permutation_seed": data.get("permutation_seed"),
+    }
+
+
+def log_hparams(writer: SummaryWriter, hparams: Mapping[str, Any]) -> None:
+    """Declare a run's hyperparameters and the metrics HPARAMS shows beside them.
+
+    Lightning's `log_hyperparams(params, metrics)` declares metrics by writing a placeholder
+    scalar of each at step 0; this writes the declaration alone, and the metrics' own scalars
+    fill the table as the run logs them. Unset (None) values are left out.
+    """
+    experiment, start, end = hparams_summaries(dict(hparams), dict.fromkeys(HPARAM_METRICS, 0.0))
+    for summary in (experiment, start, end):
+        writer.file_writer.add_summary(summary)
 
 
 def run_config(cfg: DictConfig) -> dict[str, Any]:

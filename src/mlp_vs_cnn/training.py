@@ -4,7 +4,6 @@ them too): build the data module, classifier and trainer of a run, fit, test, re
 from __future__ import annotations
 
 import logging
-import math
 import random
 import time
 from collections.abc import Mapping
@@ -27,9 +26,9 @@ from mlp_vs_cnn.checkpoints import check_data, check_network, read_checkpoint
 from mlp_vs_cnn.data import ImageDataModule
 from mlp_vs_cnn.models import ImageClassifier
 from mlp_vs_cnn.record import (
-    HPARAM_METRICS,
     config_choices,
     final_metrics,
+    log_hparams,
     print_metrics_table,
     run_config,
     run_hparams,
@@ -99,6 +98,11 @@ def resume_path(cfg: DictConfig, model, datamodule, trainer: L.Trainer) -> str |
     return ckpt_path
 
 
+def figure_seconds(trainer: L.Trainer) -> float:
+    """Time the callbacks have spent drawing figures and analyses so far."""
+    return sum(getattr(callback, "seconds", 0.0) for callback in trainer.callbacks)
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Seed, build, fit, test the best checkpoint; write and return the run's final metrics."""
     if cfg.get("seed") is None:
@@ -114,14 +118,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     log.info("%s: %s parameters", cfg.model._target_, f"{model.num_parameters:,}")
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
-            # Declaring the metrics here puts them beside the hyperparameters in HPARAMS.
-            logger.log_hyperparams(hparams, metrics={m: math.nan for m in HPARAM_METRICS})
+            log_hparams(logger.experiment, hparams)
         else:
             logger.log_hyperparams(hparams)
 
     started = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    fit_seconds = time.perf_counter() - started
+    # The fit alone: figures drawn at the start and end of training are timed apart.
+    fit_seconds = time.perf_counter() - started - figure_seconds(trainer)
     metrics = final_metrics(trainer)
 
     checkpoint_callback = trainer.checkpoint_callback
@@ -132,6 +136,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt or None, weights_only=True)
         metrics.update(final_metrics(trainer))
 
+    for logger in loggers:
+        logger.log_metrics({"fit_seconds": fit_seconds}, step=trainer.global_step)
+        logger.save()
     if trainer.is_global_zero:
         print_metrics_table(f"{hparams.get('model', '')} on {hparams.get('data', '')}", metrics)
         record = {
@@ -139,6 +146,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "seed": cfg.seed,
             "num_parameters": model.num_parameters,
             "fit_seconds": round(fit_seconds, 3),
+            "figure_seconds": round(figure_seconds(trainer), 3),
             "epochs": trainer.current_epoch,
             "global_step": trainer.global_step,
             "best_checkpoint": best_ckpt,

@@ -8,18 +8,15 @@ predicted class (right or wrong), once over the whole canvas and once for positi
 small radius of the centre (`local_radius`). Images are placed with the data pipeline's own
 `place_on_canvas` (through `VariantTransform`), many shifts of many images per forward pass.
 
-`ShiftRobustnessCallback` runs it after `trainer.test` for runs on a canvas and writes the
-result to TensorBoard, to PNG files and (through `run_record`) to the run's metrics.json.
+`mlp_vs_cnn.callbacks.ShiftRobustness` runs it after `trainer.test` for runs on a canvas and
+writes the result to TensorBoard, to PNG files and to the run's metrics.json.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
-import lightning as L
 import torch
 from torch import nn
 
@@ -197,82 +194,3 @@ def distance_figure(curves: dict[str, ShiftRobustness], title: str = ""):
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
-
-
-class ShiftRobustnessCallback(L.Callback):
-    """After testing a run on a canvas, measure its shift robustness and write it with the run.
-
-    Writes `shift_heatmap.png` and `shift_by_distance.png` in the run folder, logs the figures and
-    the `shift/*` scalars (accuracy by distance as a curve over steps) to TensorBoard, adds the
-    scalars to the final metrics and the whole result to metrics.json (`run_record`). Runs
-    without a canvas (28x28 data) are left alone. Arguments are those of `shift_robustness`.
-    """
-
-    def __init__(
-        self,
-        output_dir: str,
-        max_shift: int | None = None,
-        step: int = 1,
-        num_images: int | None = 1000,
-        num_consistency_images: int | None = None,
-        batch_size: int = 4096,
-        seed: int = 0,
-        local_radius: int | None = None,
-    ) -> None:
-        self.output_dir = Path(output_dir)
-        self.options = dict(
-            max_shift=max_shift,
-            step=step,
-            num_images=num_images,
-            num_consistency_images=num_consistency_images,
-            batch_size=batch_size,
-            seed=seed,
-            local_radius=local_radius,
-        )
-        self.run_record: dict[str, Any] = {}
-
-    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        datamodule = trainer.datamodule
-        if datamodule is None or datamodule.transform.canvas_size is None:
-            return
-        if trainer.fast_dev_run or not trainer.is_global_zero:
-            return
-        images, labels, *_ = datamodule.splits["test"]
-        was_training = pl_module.training
-        pl_module.eval()
-        result = shift_robustness(
-            pl_module.net, images.to(pl_module.device), labels, datamodule.transform, **self.options
-        )
-        pl_module.train(was_training)
-
-        summary = result.summary()
-        for name, value in summary.items():
-            trainer.callback_metrics[name] = torch.tensor(value)
-        self.run_record = {"shift_robustness": asdict(result)}
-        self._write(trainer, result)
-        log.info("Shift robustness: %s", {k: round(v, 4) for k, v in summary.items()})
-
-    def _write(self, trainer: L.Trainer, result: ShiftRobustness) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        figures = {
-            "shift/heatmap": heatmap_figure(result, "accuracy by shift"),
-            "shift/by_distance": distance_figure({"": result}, "accuracy by distance"),
-        }
-        for name, fig in figures.items():
-            fig.savefig(self.output_dir / f"{name.replace('/', '_')}.png", dpi=120)
-        for logger in trainer.loggers:
-            experiment = getattr(logger, "experiment", None)
-            if hasattr(experiment, "add_figure"):  # TensorBoard's SummaryWriter
-                for name, fig in figures.items():
-                    experiment.add_figure(name, fig, close=False)
-                for d, acc in zip(result.distances, result.accuracy_by_distance, strict=True):
-                    experiment.add_scalar("shift/acc_by_distance", acc, global_step=d)
-                for name, value in result.summary().items():
-                    experiment.add_scalar(name, value)
-        for fig in figures.values():
-            plt.close(fig)

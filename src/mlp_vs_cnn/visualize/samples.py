@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from torch import nn
 
 from mlp_vs_cnn.data import ImageDataModule
 from mlp_vs_cnn.visualize.figures import grid_figure, readable
@@ -61,7 +62,9 @@ def flattened_figure(image: torch.Tensor, noise: torch.Tensor, title: str) -> Fi
     return fig
 
 
-def sample_figures(datamodule: ImageDataModule, per_class: int = 8, seed: int = 0):
+def sample_figures(
+    model: nn.Module, datamodule: ImageDataModule, per_class: int = 8, seed: int = 0
+):
     """Figures `samples/model_input`, `samples/unpermuted` (permuted data only) and
     `samples/flattened`."""
     images, _ = class_samples(datamodule, per_class)
