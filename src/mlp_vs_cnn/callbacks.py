@@ -15,6 +15,8 @@ over as a `_partial_: true` mapping (`draw:` or `measure:`) with its settings.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -38,22 +40,54 @@ log = logging.getLogger(__name__)
 Draw = Callable[[L.LightningModule, Any], dict[str, Figure]]
 
 
-class InterruptCheckpoint(L.Callback):
-    """Save `last.ckpt` when the run is interrupted: Ctrl+C (SIGINT) or SIGTERM (as SLURM sends).
+class RunInterrupted(Exception):
+    """Ctrl+C stopped a fit at the end of a batch (`InterruptCheckpoint`)."""
 
-    Lightning turns SIGTERM into `SIGTERMException` once the current batch is done, so the
-    checkpoint resumes exactly at the next batch (`ckpt_path=last`). Errors (a NaN loss, a bad
-    config) save nothing: their state is not worth resuming. Lightning's `OnExceptionCheckpoint`
-    saves on every error and makes `fit(ckpt_path=None)` resume by default, hence this callback.
+
+class InterruptCheckpoint(L.Callback):
+    """Stop at the end of the current batch on Ctrl+C (SIGINT) or SIGTERM (as SLURM sends) and
+    save `last.ckpt`, so that `ckpt_path=last` resumes exactly where the run stopped.
+
+    Lightning turns SIGTERM into `SIGTERMException` once the current batch is done. Ctrl+C would
+    interrupt Python wherever it is, in the middle of a batch whose images the data loader already
+    counts as seen; so during the fit the first Ctrl+C only asks to stop, and the run stops when
+    the batch is done, as on SIGTERM (a second Ctrl+C stops at once, saving nothing). Errors (a
+    NaN loss, a bad config) save nothing: their state is not worth resuming. Lightning's
+    `OnExceptionCheckpoint` saves on every error and makes `fit(ckpt_path=None)` resume by
+    default, hence this callback.
     """
 
     def __init__(self, dirpath: str, filename: str = "last") -> None:
         self.path = Path(dirpath) / f"{filename}.ckpt"
+        self.stop_requested = False
+        self._previous_handler: Any = None
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if threading.current_thread() is threading.main_thread():  # only it may set handlers
+            self._previous_handler = signal.signal(signal.SIGINT, self._request_stop)
+
+    def _request_stop(self, signum: int, frame: Any) -> None:
+        self.stop_requested = True
+        signal.signal(signal.SIGINT, self._previous_handler)  # a second Ctrl+C stops at once
+        log.warning("Ctrl+C: stopping after the current batch (press again to stop at once).")
+
+    def _restore_handler(self) -> None:
+        if self._previous_handler is not None:
+            signal.signal(signal.SIGINT, self._previous_handler)
+            self._previous_handler = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.stop_requested:
+            raise RunInterrupted("Ctrl+C")
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._restore_handler()
 
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
-        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
+        self._restore_handler()
+        if isinstance(exception, (RunInterrupted, SIGTERMException)):
             trainer.save_checkpoint(self.path)
 
 

@@ -20,8 +20,10 @@ from lightning.pytorch.loggers import Logger, TensorBoardLogger
 # Lightning has no public way to ask whether a strategy starts its processes by rerunning the
 # command line (`strategy=ddp`), which is what a sweep cannot survive.
 from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
+from mlp_vs_cnn.callbacks import RunInterrupted
 from mlp_vs_cnn.checkpoints import check_data, check_network, read_checkpoint
 from mlp_vs_cnn.data import ImageDataModule
 from mlp_vs_cnn.models import ImageClassifier
@@ -123,7 +125,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             logger.log_hyperparams(hparams)
 
     started = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except (RunInterrupted, SIGTERMException) as stop:
+        how, status = ("SIGTERM", 143) if isinstance(stop, SIGTERMException) else ("Ctrl+C", 130)
+        log.error(
+            "Interrupted by %s after step %d; %s/last.ckpt holds it. Resume with the same "
+            "command plus ckpt_path=last hydra.run.dir=%s",
+            how,
+            trainer.global_step,
+            trainer.checkpoint_callback.dirpath if trainer.checkpoint_callback else "checkpoints",
+            cfg.paths.output_dir,
+        )
+        raise SystemExit(status) from None
     # The fit alone: figures drawn at the start and end of training are timed apart.
     fit_seconds = time.perf_counter() - started - figure_seconds(trainer)
     metrics = final_metrics(trainer)
