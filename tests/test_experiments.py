@@ -110,3 +110,15 @@ def test_glob_over_recipes_runs_each_recipe_with_its_own_sweep(tmp_path, fixture
     )
     assert [(r["choices"]["data"], r["seed"]) for r in baseline] == [("mnist", 1)]
     assert baseline[0]["config"]["optimizer"]["lr"] == 0.05
+
+
+@pytest.mark.slow
+def test_recipes_sent_into_one_sweep_folder_never_share_a_job_folder(tmp_path, fixture_data_dir):
+    # Both recipes have one job here (fc_small on mnist, seed 1): each numbered 0 on its own.
+    one = tmp_path / "one_sweep"
+    _multirun(tmp_path, fixture_data_dir, "experiment=glob([perm*,mlp_*])", "seed=1",
+              "model=fc_small", "data=mnist", f"hydra.sweep.dir={one}")  # fmt: skip
+    jobs = sorted(p for p in one.iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert len(jobs) == 2
+    records = [json.loads((job / "metrics.json").read_text()) for job in jobs]
+    assert sorted(r["choices"]["experiment"] for r in records) == ["mlp_baseline", "permutation"]

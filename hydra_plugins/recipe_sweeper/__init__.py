@@ -8,8 +8,9 @@ swept group is not composed), so every recipe's params would be lost and each wo
 `RecipeSweeper` is the basic sweeper, except when the `experiment` group itself is swept: then,
 for each recipe, it composes the config with that recipe (and the other command-line overrides)
 to read the recipe's own `hydra.sweeper.params`, sweeps them (command-line overrides of the same
-key win, e.g. `seed=1`), and launches the recipe's jobs into the recipe's own `hydra.sweep.dir`,
-numbered from 0. Hydra finds it because it lives in the `hydra_plugins` namespace package, next to
+key win, e.g. `seed=1`), and launches the recipe's jobs into the recipe's own `hydra.sweep.dir`.
+Jobs are numbered on across recipes, so recipes sent into one folder (`hydra.sweep.dir=...` on the
+command line) never share a job folder. Hydra finds it because it lives in the `hydra_plugins` namespace package, next to
 train.py (so it is importable when train.py runs); conf/hydra/sweeper/recipe.yaml selects it.
 """
 
@@ -84,9 +85,9 @@ class RecipeSweeper(BasicSweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         returns: list[Sequence[Any]] = []
+        first = 0
         for recipe, recipe_jobs in jobs.items():
             log.info("Recipe %s: %d jobs", recipe, len(recipe_jobs))
-            first = 0
             for batch in self.split_overrides_to_chunks(recipe_jobs, self.max_batch_size):
                 tic = time.perf_counter()
                 self.validate_batch_is_legal(batch)

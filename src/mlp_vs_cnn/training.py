@@ -156,6 +156,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if trainer.is_global_zero:
         print_metrics_table(f"{hparams.get('model', '')} on {hparams.get('data', '')}", metrics)
         record = {
+            "status": "finished",  # written only once fitting and testing are done
             "choices": config_choices(cfg),
             "seed": cfg.seed,
             "num_parameters": model.num_parameters,
