@@ -79,7 +79,7 @@ def test_integer_limit_and_log_every_n_steps_count_optimizer_steps(compose_cfg, 
     assert trainer.global_step == 7
     with open(Path(cfg.paths.output_dir) / "csv" / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
-    loss_steps = [int(r["step"]) for r in rows if r.get("train/loss_step")]
+    loss_steps = [int(r["step"]) for r in rows if r.get("train/loss")]
     assert loss_steps == [1, 3, 5]  # Lightning logs after steps 2, 4, 6 (0-based step 1, 3, 5)
     assert all(r["epoch"] != "" for r in rows)
 
@@ -169,9 +169,10 @@ def test_every_tensorboard_scalar_sits_on_the_global_step_axis(compose_cfg):
     events.Reload()
     scalars = {tag: [e.step for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
     assert "step" not in scalars  # no home-made x axis
-    assert {"train/loss_step", "train/loss_epoch", "val/acc", "test/acc"} <= set(scalars)
+    assert {"train/loss", "train/loss_epoch", "val/acc", "test/acc"} <= set(scalars)
     assert all(0 <= s <= final_step for steps in scalars.values() for s in steps)
-    assert len(scalars["train/loss_step"]) == 6  # every 3 steps: a curve, not a point
+    assert scalars["train/loss"] == [2, 5, 8, 11, 14, 17]  # every 3 steps: a curve, not a point
+    assert scalars["train/loss_epoch"] == [9, 19]
     for tag in ("test/acc", "test/loss", "shift/consistency"):
         assert scalars[tag] == [final_step], tag
     assert scalars["val/acc"] == [9, 19]  # after each epoch's last step (0-based)
