@@ -10,8 +10,9 @@ for each recipe, it composes the config with that recipe (and the other command-
 to read the recipe's own `hydra.sweeper.params`, sweeps them (command-line overrides of the same
 key win, e.g. `seed=1`), and launches the recipe's jobs into the recipe's own `hydra.sweep.dir`.
 Jobs are numbered on across recipes, so recipes sent into one folder (`hydra.sweep.dir=...` on the
-command line) never share a job folder. Hydra finds it because it lives in the `hydra_plugins` namespace package, next to
-train.py (so it is importable when train.py runs); conf/hydra/sweeper/recipe.yaml selects it.
+command line) never share a job folder. Hydra finds it because it lives in the `hydra_plugins`
+namespace package, next to train.py (so it is importable when train.py runs);
+conf/hydra/sweeper/recipe.yaml selects it.
 """
 
 from __future__ import annotations
