@@ -53,6 +53,7 @@ class ImageClassifier(L.LightningModule):
         self.net.to(memory_format=self.memory_format)
         self.optimizer_factory = optimizer
         self.lr_scheduler = dict(lr_scheduler) if lr_scheduler else None
+
         # Metrics are updated in the steps and logged once per epoch: a `self.log` call costs
         # Lightning more than a whole step of a small MLP on a CPU (scripts/benchmark.py). Labels
         # and logits come from this module, so torchmetrics' input checks are skipped.
