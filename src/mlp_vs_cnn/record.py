@@ -40,7 +40,15 @@ def run_hparams(cfg: DictConfig, num_parameters: int) -> dict[str, Any]:
         lr=cfg.optimizer.lr,
         optimizer=cfg.optimizer._target_.rsplit(".", 1)[-1],
     )
-    for key in ("canvas_size", "permutation_seed", "train_placement", "eval_placement"):
+    data_keys = (
+        "canvas_size",
+        "train_placement",
+        "eval_placement",
+        "permutation_seed",
+        "permutation_scope",
+        "block_size",
+    )
+    for key in data_keys:
         value = cfg.data.get(key)
         hparams[f"data.{key}"] = "none" if value is None else value
     return hparams
