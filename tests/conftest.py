@@ -23,9 +23,13 @@ DATA_CONFIGS = [
     "mnist",
     "mnist_shifted",
     "mnist_permuted",
+    "mnist_block_local",
+    "mnist_block_shuffle",
     "fashion",
     "fashion_shifted",
     "fashion_permuted",
+    "fashion_block_local",
+    "fashion_block_shuffle",
 ]
 MODEL_CONFIGS = sorted(p.stem for p in (ROOT / "conf" / "model").glob("*.yaml"))
 

@@ -13,7 +13,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 from mlp_vs_cnn.checkpoints import CheckpointError
 from mlp_vs_cnn.data import ImageDataModule
-from mlp_vs_cnn.data.transforms import make_permutation
+from mlp_vs_cnn.data.transforms import make_permutation, shuffle_blocks
 from mlp_vs_cnn.evaluation import evaluate
 from mlp_vs_cnn.training import train
 from tests.conftest import ROOT, compose_config
@@ -76,15 +76,24 @@ def test_eval_with_the_training_data_config_named_reproduces_the_test_accuracy(
     assert evaluate(cfg)["test/acc"] == record["metrics"]["test/acc"]
 
 
-def test_a_permuted_checkpoint_restores_its_permutation(compose_cfg, trained, monkeypatch):
-    record = trained("fc_small", "mnist_permuted")
+@pytest.mark.parametrize(
+    ("data", "permutation"),
+    [
+        ("mnist_permuted", make_permutation(784, seed=0)),
+        ("mnist_block_shuffle", shuffle_blocks(28, 7, seed=3)),  # the config's block_size, seed
+    ],
+)
+def test_a_permuted_checkpoint_restores_its_permutation(
+    compose_cfg, trained, monkeypatch, data, permutation
+):
+    record = trained("fc_small", data)
     checkpoint = torch.load(record["best_checkpoint"], weights_only=True)
     saved = checkpoint["ImageDataModule"]["permutation"]
-    assert torch.equal(saved, make_permutation(784, seed=0))
+    assert torch.equal(saved, permutation)
     # Asked for another permutation seed, evaluation still uses the one trained with.
     cfg = compose_cfg(
         f"ckpt_path={record['best_checkpoint']}",
-        "data=mnist_permuted",
+        f"data={data}",
         "data.permutation_seed=123",
         "data.limit_eval_samples=256",
         config_name="eval",

@@ -95,6 +95,41 @@ def test_a_recipe_multirun_sweeps_its_own_params_into_its_own_folder(tmp_path, f
     assert all(r["config"]["optimizer"]["momentum"] == 0.5 for r in runs)
 
 
+def test_locality_recipe_sweeps_both_block_families_on_both_datasets_at_every_block_size(
+    compose_cfg,
+):
+    params = compose_cfg("experiment=locality").hydra.sweeper.params
+    assert set(params.model.split(",")) == {"fc_small", "cnn_small", "mlp", "lenet5"}
+    assert set(params.data.split(",")) == {
+        f"{dataset}_block_{family}"
+        for dataset in ("mnist", "fashion")
+        for family in ("local", "shuffle")
+    }
+    assert params["data.block_size"] == "1,2,4,7,14,28"
+
+
+@pytest.mark.slow
+def test_locality_recipe_multirun_crosses_block_configs_with_block_sizes(
+    tmp_path, fixture_data_dir
+):
+    data = "data=mnist_block_local,fashion_block_shuffle"
+    _multirun(
+        tmp_path, fixture_data_dir, "experiment=locality", "model=fc_small", "seed=1", data,
+        "data.block_size=1,28",
+    )  # fmt: skip
+    multiruns = tmp_path / "logs" / "locality" / "multiruns"
+    runs = _finished_runs(multiruns)
+    jobs = {(r["choices"]["data"], r["config"]["data"]["block_size"]) for r in runs}
+    assert jobs == {(d, k) for d in ("mnist_block_local", "fashion_block_shuffle") for k in (1, 28)}
+    folders = sorted(p.parent.name for p in multiruns.rglob("metrics.json"))
+    assert folders == [
+        "0_fc_small_mnist_block_local_k1_seed1",
+        "1_fc_small_mnist_block_local_k28_seed1",
+        "2_fc_small_fashion_block_shuffle_k1_seed1",
+        "3_fc_small_fashion_block_shuffle_k28_seed1",
+    ]
+
+
 @pytest.mark.slow
 def test_glob_over_recipes_runs_each_recipe_with_its_own_sweep(tmp_path, fixture_data_dir):
     # glob over two recipes; seed=1 and one model keep it small, the recipes' other params stay.

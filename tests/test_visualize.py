@@ -57,6 +57,7 @@ def png_tags(run_dir: Path) -> set[str]:
             {"samples/unpermuted", "weights/first_layer_unpermuted"},
         ),
         ("lenet5", "fashion", set()),
+        ("cnn_small", "fashion_block_shuffle", {"samples/unpermuted"}),
     ],
 )
 def test_every_callback_writes_its_figures_to_tensorboard_and_png(
@@ -84,10 +85,18 @@ def test_no_figures_under_fast_dev_run(compose_cfg):
     assert not (Path(cfg.paths.output_dir) / "figures").exists()
 
 
-def test_unpermuted_view_of_permuted_samples_equals_the_original_images(fixture_data_dir):
+@pytest.mark.parametrize(
+    "scope",
+    [
+        dict(),
+        dict(permutation_scope="within_blocks", block_size=4),
+        dict(permutation_scope="blocks", block_size=7),
+    ],
+)
+def test_unpermuted_view_of_permuted_samples_equals_the_original_images(fixture_data_dir, scope):
     common = dict(dataset="MNIST", data_dir=str(fixture_data_dir), download=False, val_size=100)
     original = ImageDataModule(**common)
-    permuted = ImageDataModule(**common, permutation_seed=7)
+    permuted = ImageDataModule(**common, permutation_seed=7, **scope)
     original_images, original_index = class_samples(original, per_class=4)
     permuted_images, permuted_index = class_samples(permuted, per_class=4)
     assert torch.equal(original_index, permuted_index)

@@ -35,6 +35,10 @@ def run_hparams(cfg: DictConfig, num_parameters: int) -> dict[str, Any]:
     """What TensorBoard's HPARAMS tab lists for a run, most telling first; None = not set."""
     choices = config_choices(cfg)
     data = cfg.data
+    shifted, permuted = (
+        data.get("canvas_size") is not None,
+        data.get("permutation_seed") is not None,
+    )
     return {
         "model": choices.get("model"),
         "data": choices.get("data"),
@@ -50,9 +54,11 @@ def run_hparams(cfg: DictConfig, num_parameters: int) -> dict[str, Any]:
         "scheduler": choices.get("scheduler"),
         "experiment": choices.get("experiment"),
         "data.canvas_size": data.get("canvas_size"),
-        "data.train_placement": data.get("train_placement") if data.get("canvas_size") else None,
-        "data.eval_placement": data.get("eval_placement") if data.get("canvas_size") else None,
+        "data.train_placement": data.get("train_placement") if shifted else None,
+        "data.eval_placement": data.get("eval_placement") if shifted else None,
         "data.permutation_seed": data.get("permutation_seed"),
+        "data.permutation_scope": data.get("permutation_scope") if permuted else None,
+        "data.block_size": data.get("block_size"),
     }
 
 

@@ -1,4 +1,5 @@
-"""The DataModule: splits, one permutation for every split, fixed and redrawn canvas positions."""
+"""The DataModule: splits, one permutation for every split (whole image or block by block), fixed
+and redrawn canvas positions."""
 
 from __future__ import annotations
 
@@ -7,7 +8,25 @@ import torch
 from hydra.utils import instantiate
 
 from mlp_vs_cnn.data import ImageDataModule
-from mlp_vs_cnn.data.transforms import make_permutation, unpermute_pixels
+from mlp_vs_cnn.data.transforms import (
+    make_permutation,
+    shuffle_blocks,
+    shuffle_within_blocks,
+    unpermute_pixels,
+)
+
+# (data options, the permutation they give) for the three permutation scopes.
+PERMUTATIONS = {
+    "image": (dict(permutation_seed=7), make_permutation(784, seed=7)),
+    "within_blocks": (
+        dict(permutation_seed=7, permutation_scope="within_blocks", block_size=4),
+        shuffle_within_blocks(28, 4, seed=7),
+    ),
+    "blocks": (
+        dict(permutation_seed=7, permutation_scope="blocks", block_size=7),
+        shuffle_blocks(28, 7, seed=7),
+    ),
+}
 
 
 @pytest.fixture
@@ -55,9 +74,10 @@ def test_splits_partition_the_training_images_with_a_fixed_seed(make_datamodule)
     assert not torch.equal(other.splits["val"][0], val)
 
 
-def test_permutation_is_the_same_for_train_val_and_test(make_datamodule):
-    datamodule = make_datamodule(permutation_seed=7)
-    permutation = make_permutation(784, seed=7)
+@pytest.mark.parametrize("scope", PERMUTATIONS)
+def test_permutation_is_the_same_for_train_val_and_test(make_datamodule, scope):
+    options, permutation = PERMUTATIONS[scope]
+    datamodule = make_datamodule(**options)
     assert torch.equal(datamodule.permutation, permutation)
     for split, loader in loaders(datamodule).items():
         for x, source in transformed(datamodule, loader):
@@ -65,18 +85,51 @@ def test_permutation_is_the_same_for_train_val_and_test(make_datamodule):
             assert torch.equal(unpermute_pixels(x, permutation), source), split
 
 
-def test_permutation_is_fixed_by_permutation_seed(make_datamodule):
-    first = make_datamodule(permutation_seed=7).permutation
-    assert torch.equal(first, make_datamodule(permutation_seed=7).permutation)
-    assert not torch.equal(first, make_datamodule(permutation_seed=8).permutation)
+@pytest.mark.parametrize("scope", PERMUTATIONS)
+def test_permutation_is_fixed_by_permutation_seed(make_datamodule, scope):
+    options, _ = PERMUTATIONS[scope]
+    first = make_datamodule(**options).permutation
+    assert torch.equal(first, make_datamodule(**options).permutation)
+    assert not torch.equal(first, make_datamodule(**{**options, "permutation_seed": 8}).permutation)
     assert make_datamodule().permutation is None
 
 
-def test_permuted_checkpoint_state_restores_the_trained_permutation(make_datamodule):
-    trained = make_datamodule(permutation_seed=7)
-    evaluated = make_datamodule(permutation_seed=8)
+@pytest.mark.parametrize("scope", PERMUTATIONS)
+def test_permuted_checkpoint_state_restores_the_trained_permutation(make_datamodule, scope):
+    options, _ = PERMUTATIONS[scope]
+    trained = make_datamodule(**options)
+    evaluated = make_datamodule(**{**options, "permutation_seed": 8})
     evaluated.load_state_dict(trained.state_dict())
     assert torch.equal(evaluated.permutation, trained.permutation)
+
+
+@pytest.mark.parametrize(
+    ("data", "block_size", "shuffle"),
+    [
+        ("mnist_block_local", 4, shuffle_within_blocks),
+        ("fashion_block_local", 2, shuffle_within_blocks),
+        ("mnist_block_shuffle", 7, shuffle_blocks),
+        ("fashion_block_shuffle", 14, shuffle_blocks),
+    ],
+)
+def test_block_configs_take_their_block_size_from_the_command_line(
+    compose_cfg, data, block_size, shuffle
+):
+    cfg = compose_cfg(f"data={data}", f"data.block_size={block_size}")
+    datamodule = instantiate(cfg.data, _convert_="all")
+    seed = cfg.data.permutation_seed
+    assert torch.equal(datamodule.permutation, shuffle(28, block_size, seed))
+
+
+@pytest.mark.parametrize("data", ["mnist_block_local", "mnist_block_shuffle"])
+def test_the_default_block_permutation_moves_nearly_every_pixel_at_every_scale(compose_cfg, data):
+    cfg = compose_cfg(f"data={data}")
+    scope, seed = cfg.data.permutation_scope, cfg.data.permutation_seed
+    shuffle = shuffle_within_blocks if scope == "within_blocks" else shuffle_blocks
+    identity = 1 if scope == "within_blocks" else 28
+    for block_size in {1, 2, 4, 7, 14, 28} - {identity}:
+        moved = shuffle(28, block_size, seed) != torch.arange(784)
+        assert moved.float().mean() > 0.99, block_size
 
 
 @pytest.mark.parametrize("split", ["train", "val", "test"])
@@ -144,6 +197,30 @@ def test_center_placement_puts_every_image_in_the_middle(make_datamodule):
         (dict(eval_placement="centre"), "eval_placement must be 'random' or 'center'"),
         (dict(dataset="CIFAR10"), "data.dataset must be one of"),
         (dict(val_size=0), "val_size"),
+        (dict(permutation_scope="rows"), r"permutation_scope must be one of \('image', "),
+        (dict(permutation_seed=0, block_size=4), "block_size=4 is only used with"),
+        (
+            dict(permutation_seed=0, permutation_scope="blocks", block_size=5),
+            r"block_size must divide the image side 28, one of \(1, 2, 4, 7, 14, 28\)",
+        ),
+        (
+            dict(permutation_seed=0, permutation_scope="within_blocks"),
+            r"block_size must divide .* got None",
+        ),
+        (
+            dict(
+                permutation_seed=0,
+                permutation_scope="blocks",
+                block_size=4,
+                canvas_size=56,
+                image_size=56,
+            ),
+            "does not combine with a canvas",
+        ),
+        (
+            dict(permutation_scope="within_blocks", block_size=4),
+            "needs data.permutation_seed",
+        ),
     ],
 )
 def test_inconsistent_data_options_are_refused_with_a_clear_message(
@@ -164,6 +241,8 @@ def test_a_validation_split_larger_than_the_data_is_refused(make_datamodule):
         (["data=mnist_shifted", "data.image_size=28"], "set data.image_size=56"),
         (["data=mnist", "data.canvas_size=56"], "set data.image_size=56"),
         (["data=fashion_shifted", "data.train_placement=middle"], "train_placement"),
+        (["data=mnist_block_local", "data.block_size=3"], "block_size must divide"),
+        (["data=fashion_block_shuffle", "data.block_size=null"], "block_size must divide"),
     ],
 )
 def test_wrong_config_values_give_clear_errors(compose_cfg, overrides, message):

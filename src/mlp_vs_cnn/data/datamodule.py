@@ -1,4 +1,4 @@
-"""One LightningDataModule for MNIST and Fashion-MNIST in their three variants.
+"""One LightningDataModule for MNIST and Fashion-MNIST: original, shifted or permuted.
 
 The whole dataset stays an in-memory uint8 tensor. Loaders hand out uint8 batches; the variant
 (shift, permutation, normalisation) is applied in `on_after_batch_transfer`, once the batch is
@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import lightning as L
 import torch
@@ -22,12 +22,17 @@ from mlp_vs_cnn.data.transforms import (
     center_offsets,
     make_permutation,
     random_offsets,
+    shuffle_blocks,
+    shuffle_within_blocks,
 )
 
 log = logging.getLogger(__name__)
 
 Placement = Literal["random", "center"]
+PermutationScope = Literal["image", "within_blocks", "blocks"]
+PERMUTATION_SCOPES = get_args(PermutationScope)
 SOURCE_SIZE = 28  # side of the MNIST and Fashion-MNIST images
+BLOCK_SIZES = tuple(k for k in range(1, SOURCE_SIZE + 1) if SOURCE_SIZE % k == 0)
 DATASETS = ("MNIST", "FashionMNIST")
 
 
@@ -36,8 +41,49 @@ def default_data_dir() -> str:
     return os.environ.get("DATA_DIR") or str(Path(__file__).resolve().parents[3] / "data")
 
 
+def scoped_permutation(
+    scope: PermutationScope, side: int, seed: int, block_size: int | None = None
+) -> torch.Tensor:
+    """The fixed pixel permutation of a side x side image for a `permutation_scope`."""
+    if scope == "image":
+        return make_permutation(side * side, seed)
+    shuffle = shuffle_within_blocks if scope == "within_blocks" else shuffle_blocks
+    return shuffle(side, block_size, seed)
+
+
+def _check_permutation_scope(
+    scope: str, block_size: int | None, seed: int | None, canvas_size: int | None
+) -> None:
+    """Refuse a permutation scope, block size, seed and canvas that do not go together."""
+    if scope not in PERMUTATION_SCOPES:
+        raise ValueError(
+            f"data.permutation_scope must be one of {PERMUTATION_SCOPES}, got {scope!r}"
+        )
+    if scope == "image":
+        if block_size is not None:
+            raise ValueError(
+                f"data.block_size={block_size} is only used with data.permutation_scope "
+                f"'within_blocks' or 'blocks' (it is 'image'); set data.block_size=null."
+            )
+        return
+    if block_size not in BLOCK_SIZES:
+        raise ValueError(
+            f"data.block_size must divide the image side {SOURCE_SIZE}, one of {BLOCK_SIZES}, "
+            f"for data.permutation_scope={scope!r}; got {block_size}"
+        )
+    if canvas_size is not None:
+        raise ValueError(
+            f"data.permutation_scope={scope!r} cuts blocks from the {SOURCE_SIZE}x{SOURCE_SIZE} "
+            f"image and does not combine with a canvas; set data.canvas_size=null."
+        )
+    if seed is None:
+        raise ValueError(
+            f"data.permutation_scope={scope!r} needs data.permutation_seed (null = no permutation)"
+        )
+
+
 class ImageDataModule(L.LightningDataModule):
-    """MNIST or Fashion-MNIST, original, shifted or permuted.
+    """MNIST or Fashion-MNIST, original, shifted, or permuted (whole image, or scale by scale).
 
     Args:
         dataset: "MNIST" or "FashionMNIST" (torchvision's folder names).
@@ -55,6 +101,11 @@ class ImageDataModule(L.LightningDataModule):
         eval_seed: seed of the validation and test positions, fixed so evaluation repeats.
         shuffle_seed: seed of the training order and training positions (set to the run's seed).
         permutation_seed: seed of the pixel permutation (permuted), or null for none.
+        permutation_scope: what the permutation shuffles: "image" (all pixels), "within_blocks"
+            (the pixels inside each block_size x block_size block, the same way in every block) or
+            "blocks" (whole blocks, their contents intact); see `transforms.shuffle_*`.
+        block_size: side k of the blocks of the two block scopes; must divide 28. Not for "image"
+            scope nor with a canvas (blocks are cut from the 28x28 image).
         image_size: side of the images the model receives; must match the variant. Model configs
             read it, so it is declared here rather than derived.
         num_classes: number of classes; model configs read it.
@@ -80,6 +131,8 @@ class ImageDataModule(L.LightningDataModule):
         eval_seed: int = 0,
         shuffle_seed: int = 0,
         permutation_seed: int | None = None,
+        permutation_scope: PermutationScope = "image",
+        block_size: int | None = None,
         image_size: int = SOURCE_SIZE,
         num_classes: int = 10,
         class_names: list[str] | None = None,
@@ -101,6 +154,7 @@ class ImageDataModule(L.LightningDataModule):
                 f"data.image_size is {image_size} but the images will be {expected_size}x"
                 f"{expected_size} (canvas_size={canvas_size}); set data.image_size={expected_size}."
             )
+        _check_permutation_scope(permutation_scope, block_size, permutation_seed, canvas_size)
         if not 0 < val_size < 60_000:
             raise ValueError(f"data.val_size must be between 1 and 59999, got {val_size}")
         self.save_hyperparameters()
@@ -112,7 +166,7 @@ class ImageDataModule(L.LightningDataModule):
         self.num_classes = num_classes
         self.class_names = list(class_names or map(str, range(num_classes)))
         permutation = (
-            make_permutation(image_size * image_size, permutation_seed)
+            scoped_permutation(permutation_scope, image_size, permutation_seed, block_size)
             if permutation_seed is not None
             else None
         )

@@ -1,8 +1,9 @@
 """The dataset variants, as tensor operations on whole batches on whatever device holds them.
 
 A batch arrives as uint8 images [B, 28, 28]; `VariantTransform` turns it into the float input
-[B, 1, S, S] the models see: placed on a canvas (shifted), pixels permuted (permuted), and
-normalised. Nothing here loops over samples in Python.
+[B, 1, S, S] the models see: placed on a canvas (shifted), pixels permuted (permuted, or
+shuffled within or between k x k blocks), and normalised. Nothing here loops over samples in
+Python.
 """
 
 from __future__ import annotations
@@ -41,6 +42,43 @@ def place_on_canvas(images: torch.Tensor, canvas_size: int, offsets: torch.Tenso
 def make_permutation(num_pixels: int, seed: int) -> torch.Tensor:
     """One fixed permutation of the pixel positions, drawn from its own seed."""
     return torch.randperm(num_pixels, generator=torch.Generator().manual_seed(seed))
+
+
+def block_positions(side: int, block_size: int) -> torch.Tensor:
+    """Flat pixel positions of an image side x side cut into k x k blocks: [blocks, k * k].
+
+    Row b lists the positions of block b (blocks in reading order), in reading order inside it.
+    """
+    n = side // block_size
+    grid = torch.arange(side * side).view(n, block_size, n, block_size)
+    return grid.permute(0, 2, 1, 3).reshape(n * n, block_size * block_size)
+
+
+def shuffle_within_blocks(side: int, block_size: int, seed: int) -> torch.Tensor:
+    """Permutation that shuffles the pixels inside each k x k block and leaves the blocks in place.
+
+    One permutation of the k * k offsets is drawn from `seed` and used inside every block, so
+    structure below scale k is destroyed, the layout of the blocks is kept, and every block is
+    scrambled alike (the image stays translation-invariant on the grid of blocks; only locality
+    changes). k = 1 is the identity; k = side is `make_permutation(side * side, seed)`.
+    """
+    blocks = block_positions(side, block_size)
+    permutation = torch.empty(side * side, dtype=torch.long)
+    permutation[blocks] = blocks[:, make_permutation(block_size * block_size, seed)]
+    return permutation
+
+
+def shuffle_blocks(side: int, block_size: int, seed: int) -> torch.Tensor:
+    """Permutation that moves whole k x k blocks and keeps the pixels inside each block as they are.
+
+    One permutation of the (side / k)^2 blocks is drawn from `seed`: local structure up to scale k
+    is kept, the layout of the blocks is destroyed. k = side is the identity; k = 1 is
+    `make_permutation(side * side, seed)`.
+    """
+    blocks = block_positions(side, block_size)
+    permutation = torch.empty(side * side, dtype=torch.long)
+    permutation[blocks] = blocks[make_permutation(len(blocks), seed)]
+    return permutation
 
 
 def permute_pixels(images: torch.Tensor, permutation: torch.Tensor) -> torch.Tensor:
