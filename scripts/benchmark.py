@@ -1,6 +1,6 @@
 """Throughput of our training pipeline against a bare PyTorch loop and a per-sample DataLoader.
 
-    python scripts/benchmark.py                            # the README table (several minutes)
+    python scripts/benchmark.py                        # the table of docs/performance.md (minutes)
     python scripts/benchmark.py --json bench.json          # also write the results as JSON
     python scripts/benchmark.py --models mlp --data mnist --batches 20 --rounds 1 --no-train-run
 

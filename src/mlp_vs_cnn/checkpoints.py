@@ -74,8 +74,8 @@ def check_data(checkpoint: Mapping[str, Any], datamodule: ImageDataModule, path)
         raise CheckpointError(
             f"{path} holds a network for {trained_size}x{trained_size} images but this data "
             f"config gives {datamodule.image_size}x{datamodule.image_size}. Pick a data config of "
-            f"the same size (for a 56x56 model trained on centred images, e.g. "
-            f"data=mnist_shifted data.train_placement=center)."
+            f"the same size (a 56x56 model is evaluated with data=mnist_shifted or "
+            f"fashion_shifted; data.eval_placement=center tests it on centred images)."
         )
     trained = data_state(checkpoint)
     trained_dataset = trained.get("dataset")

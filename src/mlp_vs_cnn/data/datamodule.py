@@ -119,7 +119,7 @@ class ImageDataModule(L.LightningDataModule):
         data_dir: str | None = None,
         download: bool = True,
         batch_size: int = 256,
-        eval_batch_size: int = 1000,
+        eval_batch_size: int = 250,
         val_size: int = 5000,
         split_seed: int = 12345,
         normalize: bool = True,
