@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from mlp_vs_cnn.checkpoints import CheckpointError
 from mlp_vs_cnn.data import DataFilesError
 from mlp_vs_cnn.evaluation import evaluate
+from mlp_vs_cnn.run_folders import register_resolvers
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
@@ -25,4 +26,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    register_resolvers()
     main()

@@ -7,12 +7,13 @@
     tensorboard --logdir logs
 
 Every run writes logs/train/runs/<time>_<model>_<data>/ (checkpoints, TensorBoard events,
-metrics.json); sweeps write logs/train/multiruns/<time>/<job>_<overrides>/.
+metrics.json); sweeps write logs/train/multiruns/<time>/<n>_<model>_<data>[_<overrides>]_s<seed>/.
 """
 
 import hydra
 from omegaconf import DictConfig
 
+from mlp_vs_cnn.run_folders import register_resolvers
 from mlp_vs_cnn.training import metric_for_sweeper, train
 
 
@@ -23,4 +24,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    register_resolvers()
     main()

@@ -13,6 +13,7 @@ import hydra
 from omegaconf import DictConfig
 
 from mlp_vs_cnn.evaluation import visualize
+from mlp_vs_cnn.run_folders import register_resolvers
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="visualize")
@@ -21,4 +22,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    register_resolvers()
     main()

@@ -165,7 +165,7 @@ def test_every_tensorboard_scalar_sits_on_the_global_step_axis(compose_cfg):
                       "callbacks.activation_maximization=null")  # fmt: skip
     metrics = train(cfg)
     final_step = 20  # 2 epochs of 10 optimizer steps
-    events = EventAccumulator(str(Path(cfg.paths.output_dir) / "tensorboard"))
+    events = EventAccumulator(cfg.paths.output_dir)
     events.Reload()
     scalars = {tag: [e.step for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
     assert "step" not in scalars  # no home-made x axis

@@ -9,6 +9,7 @@ over as a `_partial_: true` mapping (`draw:` or `measure:`) with its settings.
     Figures              at train start/end,      figures/<tag>.png and TensorBoard IMAGES
                          or test end
     ShiftRobustness      at test end (canvas)     figures/shift/*.png, shift/* metrics
+    RunFolderGuard       before a single run      refuses to write into another run's folder
     OptunaStorageFolder  before an Optuna sweep   the folder of its SQLite file
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +35,7 @@ from omegaconf import DictConfig
 
 from mlp_vs_cnn.analysis.shift import ShiftRobustness as ShiftResult
 from mlp_vs_cnn.analysis.shift import distance_figure, heatmap_figure
+from mlp_vs_cnn.run_folders import RunFolderError, check_run_folder
 from mlp_vs_cnn.visualize.figures import FigureWriter
 
 log = logging.getLogger(__name__)
@@ -179,6 +182,27 @@ class ShiftRobustness(L.Callback):
                     logger.experiment.add_scalar(name, value, global_step=trainer.global_step)
         self.seconds += time.perf_counter() - started
         log.info("Shift robustness: %s", {k: round(v, 4) for k, v in summary.items()})
+
+
+class RunFolderGuard(HydraCallback):
+    """Hydra callback: before a single run writes anything into its folder (`hydra.run.dir`),
+    leave a finished run there alone and refuse to mix a new run into an unfinished one.
+
+    Sweep jobs get new folders (`${job_folder:...}` in conf/hydra/default.yaml) unless they
+    resume; `train` checks those with the same `check_run_folder`.
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        folder = config.hydra.run.dir
+        try:
+            record = check_run_folder(folder, config.get("ckpt_path"))
+        except RunFolderError as err:
+            print(f"Error: {err}", file=sys.stderr)
+            sys.exit(2)
+        if record is not None:
+            metrics = ", ".join(f"{k} {v:.4f}" for k, v in sorted(record["metrics"].items()))
+            print(f"{folder} holds a finished run; nothing to do ({metrics}).")
+            sys.exit(0)
 
 
 class OptunaStorageFolder(HydraCallback):

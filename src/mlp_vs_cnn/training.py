@@ -36,6 +36,7 @@ from mlp_vs_cnn.record import (
     run_hparams,
     write_metrics,
 )
+from mlp_vs_cnn.run_folders import check_run_folder
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,10 @@ def figure_seconds(trainer: L.Trainer) -> float:
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Seed, build, fit, test the best checkpoint; write and return the run's final metrics."""
+    finished = check_run_folder(cfg.paths.output_dir, cfg.get("ckpt_path"))
+    if finished is not None:  # a sweep resumed with ckpt_path=last: this job is done
+        log.info("%s holds a finished run; nothing to do.", cfg.paths.output_dir)
+        return finished["metrics"]
     if cfg.get("seed") is None:
         # A random run draws its seed and records it, so that it can be repeated.
         cfg.seed = random.SystemRandom().randrange(2**31)

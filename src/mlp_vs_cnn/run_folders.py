@@ -1,0 +1,105 @@
+"""Where runs are written: folder names that say what ran, never shared, never overwritten.
+
+Two OmegaConf resolvers, used by `conf/hydra/default.yaml`:
+
+    ${job_name:model,data,overrides,seed}  lenet5_mnist_permuted_max_epochs=2_s1: model, data,
+                                           the other overrides (short keys), then the seed
+    ${run_folder:path,ckpt_path}           `path`, or `path-2`, `path-3`, ... if it exists: the
+                                           folder is made here (os.mkdir is atomic), so two runs
+                                           started in the same second get two folders; with
+                                           ckpt_path=last the folder is the one asked for (resume)
+
+`check_run_folder` says what a run may do with a folder that already holds a run: resume an
+unfinished one with `ckpt_path=last`, and nothing else (a finished run is left as it is).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from mlp_vs_cnn.record import METRICS_FILE
+
+MAX_OVERRIDES_LENGTH = 60  # characters of the overrides in a job name; longer ones are hashed
+_claimed: dict[str, str] = {}  # folders this process claimed, by the path asked for
+
+
+def job_name(model: str, data: str, overrides: str | None, seed) -> str:
+    """`<model>_<data>[_<overrides>]_s<seed>`, with each override key shortened to its last part
+    (`trainer.max_epochs=2` -> `max_epochs=2`)."""
+    short = ",".join(item.rsplit(".", 1)[-1] for item in (overrides or "").split(",") if item)
+    if len(short) > MAX_OVERRIDES_LENGTH:
+        digest = hashlib.sha1(short.encode()).hexdigest()[:8]
+        short = f"{short[: MAX_OVERRIDES_LENGTH - 9]}~{digest}"
+    return "_".join(str(part) for part in (model, data, short, f"s{seed}") if part)
+
+
+def claim_folder(path: str | Path, ckpt_path: str | None = None) -> str:
+    """Make and return a folder for a new run: `path`, else the first free `path-N`.
+
+    Only a resume (`ckpt_path=last`) may use a folder that exists. The same path asked twice in
+    one process gets the same answer (Hydra may resolve a run folder more than once).
+    """
+    path = str(path)
+    if ckpt_path == "last":
+        return path
+    if path not in _claimed:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        candidate, n = path, 1
+        while True:
+            try:
+                os.mkdir(candidate)
+                break
+            except FileExistsError:
+                n += 1
+                candidate = f"{path}-{n}"
+        _claimed[path] = candidate
+    return _claimed[path]
+
+
+def claim_subfolder(parent: str, name: str, ckpt_path: str | None = None) -> str:
+    """`claim_folder` for a sweep job: the name of a free folder under `parent`."""
+    return Path(claim_folder(Path(parent) / name, ckpt_path)).name
+
+
+def finished_record(folder: str | Path) -> dict | None:
+    """The record of a finished run in `folder`, or None."""
+    try:
+        record = json.loads((Path(folder) / METRICS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("status") == "finished" else None
+
+
+class RunFolderError(ValueError):
+    """A run asked to write into a folder that holds another run."""
+
+
+def check_run_folder(folder: str | Path, ckpt_path: str | None) -> dict | None:
+    """What a run may do in `folder`: None = go on; a finished record = nothing left to do
+    (`ckpt_path=last` on a finished run); raises `RunFolderError` for any other reuse."""
+    folder = Path(folder)
+    record = finished_record(folder)
+    if record is not None:
+        if ckpt_path == "last":
+            return record
+        raise RunFolderError(
+            f"{folder} holds a finished run; a new run never writes into it. Drop hydra.run.dir "
+            f"to get a new folder, or pass ckpt_path=last to see that it is finished."
+        )
+    if ckpt_path != "last" and any((folder / "checkpoints").glob("*.ckpt")):
+        raise RunFolderError(
+            f"{folder} holds the checkpoints of an unfinished run. Resume it with ckpt_path=last, "
+            f"or drop hydra.run.dir to start a new run in a new folder."
+        )
+    return None
+
+
+def register_resolvers() -> None:
+    OmegaConf.register_new_resolver("job_name", job_name, replace=True)
+    OmegaConf.register_new_resolver("run_folder", claim_folder, replace=True)
+    OmegaConf.register_new_resolver("job_folder", claim_subfolder, replace=True)

@@ -1,0 +1,86 @@
+"""Run folders: names that say what ran, never shared, a finished run never written into."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlp_vs_cnn import run_folders
+from mlp_vs_cnn.run_folders import (
+    RunFolderError,
+    check_run_folder,
+    claim_folder,
+    claim_subfolder,
+    job_name,
+)
+from tests.conftest import ROOT
+
+
+def test_a_job_name_puts_model_data_and_seed_first_and_shortens_override_keys():
+    name = job_name("lenet5", "mnist_permuted", "trainer.max_epochs=2,data.batch_size=64", 3)
+    assert name == "lenet5_mnist_permuted_max_epochs=2,batch_size=64_s3"
+    assert job_name("mlp", "mnist", "", 1) == "mlp_mnist_s1"
+    long = job_name("mlp", "mnist", ",".join(f"data.key{i}={i}" for i in range(30)), 1)
+    assert len(long) < 90 and long.startswith("mlp_mnist_key0=0,") and long.endswith("_s1")
+
+
+def test_a_folder_that_exists_is_never_claimed_again(tmp_path):
+    first = claim_folder(tmp_path / "2026_mlp_mnist")
+    (Path(first) / "metrics.json").write_text("{}")
+    second = claim_folder(str(tmp_path / "2026_mlp_mnist") + "")  # asked again: same answer
+    assert second == first
+    # Other processes (each with its own memo) asking for the same name get new folders.
+    run_folders._claimed.clear()
+    third = claim_folder(tmp_path / "2026_mlp_mnist")
+    assert third == str(tmp_path / "2026_mlp_mnist-2") and Path(third).is_dir()
+    run_folders._claimed.clear()
+    assert claim_subfolder(str(tmp_path), "2026_mlp_mnist") == "2026_mlp_mnist-3"
+    # A resume uses the folder it names.
+    assert claim_folder(tmp_path / "2026_mlp_mnist", "last") == str(tmp_path / "2026_mlp_mnist")
+
+
+def finished(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"status": "finished", "metrics": {"test/acc": 0.9}}
+    (folder / "metrics.json").write_text(json.dumps(record))
+    return folder
+
+
+def test_a_finished_run_is_left_alone_and_an_unfinished_one_only_resumed(tmp_path):
+    done = finished(tmp_path / "done")
+    assert check_run_folder(done, "last")["metrics"] == {"test/acc": 0.9}
+    with pytest.raises(RunFolderError, match="holds a finished run"):
+        check_run_folder(done, None)
+    stopped = tmp_path / "stopped"
+    (stopped / "checkpoints").mkdir(parents=True)
+    (stopped / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    assert check_run_folder(stopped, "last") is None
+    with pytest.raises(RunFolderError, match="unfinished run. Resume it with ckpt_path=last"):
+        check_run_folder(stopped, None)
+    assert check_run_folder(tmp_path / "new", None) is None
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.slow
+def test_train_py_never_writes_into_a_finished_run_folder(tmp_path, fixture_data_dir):
+    run_dir = finished(tmp_path / "logs" / "train" / "runs" / "done")
+    before = snapshot(run_dir)
+    command = [sys.executable, str(ROOT / "train.py"), "debug=quick", "logger=none",
+               f"paths.data_dir={fixture_data_dir}", f"hydra.run.dir={run_dir}"]  # fmt: skip
+    again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2
+    assert again.stderr.strip().splitlines() == [
+        f"Error: {run_dir} holds a finished run; a new run never writes into it. Drop "
+        f"hydra.run.dir to get a new folder, or pass ckpt_path=last to see that it is finished."
+    ]
+    resume = subprocess.run([*command, "ckpt_path=last"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300)  # fmt: skip
+    assert resume.returncode == 0 and "holds a finished run; nothing to do" in resume.stdout
+    assert snapshot(run_dir) == before
