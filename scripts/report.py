@@ -2,13 +2,15 @@
 
     python scripts/report.py logs/permutation/multiruns/<time> logs/shift/multiruns/<time>
     python scripts/report.py logs/ --out docs/figures --markdown docs/results.md
+    python scripts/report.py logs/ --out paper/figures --format png --format pdf
 
 Reads the metrics.json that every run writes (never console output), anywhere under the folders
 given. Prints a markdown table (accuracy, shift consistency over the whole canvas and within a
 small radius when measured, parameters, training time), writes it to `--markdown`, and draws
-into `--out`: `accuracy_<recipe>.png` (bars by model, one per data config, error bars = std over
-seeds) and `shift_<recipe>.png` (accuracy against the distance of the shift, runs on a canvas
-only). Exits with status 1 and says so when no finished run is found.
+into `--out`: `accuracy_<recipe>.png` (bars from zero by model, one per data config, error bars =
+std over seeds, chance as a dashed line) and `shift_<recipe>.png` (accuracy against the distance
+of the shift, mean ± std over seeds; runs on a canvas only), as PNG at `--dpi` and/or PDF
+(`--format`). Exits with status 1 and says so when no finished run is found.
 """
 
 from __future__ import annotations
@@ -17,8 +19,23 @@ import argparse
 import json
 import statistics
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from mlp_vs_cnn.analysis.shift import ShiftRobustness, distance_figure
+from mlp_vs_cnn.visualize.figures import (
+    DPI,
+    FORMATS,
+    chance_line,
+    new_figure,
+    outside_legend,
+    percent_axis,
+    save_figure,
+    suptitle,
+)
 
 METRICS_FILE = "metrics.json"
 DATA_ORDER = [
@@ -29,6 +46,7 @@ DATA_ORDER = [
     "fashion_permuted",
     "fashion_shifted",
 ]
+CHANCE = 0.1  # accuracy of guessing: every data config has 10 classes
 
 
 @dataclass
@@ -45,7 +63,7 @@ class Group:
     fit_seconds: list[float] = field(default_factory=list)
     num_parameters: set[int] = field(default_factory=set)
     seeds: list[int] = field(default_factory=list)
-    by_distance: list[tuple[list[int], list[float]]] = field(default_factory=list)
+    by_distance: list[ShiftRobustness] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -89,7 +107,9 @@ def group_runs(records: list[dict]) -> list[Group]:
             group.local_consistency.append(metrics["shift/consistency_local"])
         shift = record.get("shift_robustness")
         if shift:
-            group.by_distance.append((shift["distances"], shift["accuracy_by_distance"]))
+            # Records of older runs may lack later fields; the figure reads only the curve.
+            known = {f.name: shift.get(f.name) for f in fields(ShiftRobustness)}
+            group.by_distance.append(ShiftRobustness(**known))
             if shift.get("local_radius") is not None:
                 group.local_radii.add(shift["local_radius"])
     data_rank = {d: i for i, d in enumerate(DATA_ORDER)}
@@ -124,15 +144,27 @@ def markdown_table(groups: list[Group]) -> str:
     return "\n".join(lines)
 
 
-def accuracy_figure(groups: list[Group], recipe: str):
-    """Grouped bars: one group per model, one bar per data config, error bars = std."""
-    import matplotlib.pyplot as plt
+def _ns(groups: list[Group]) -> str:
+    """The numbers of seeds behind the groups' means: "3", or "2-3" when they differ."""
+    ns = sorted({g.n for g in groups})
+    return str(ns[0]) if len(ns) == 1 else f"{ns[0]}-{ns[-1]}"
 
+
+def accuracy_figure(groups: list[Group], recipe: str) -> Figure:
+    """Grouped bars from zero: one group per model, one bar per data config, error bars = std
+    over seeds, the mean written on each bar, chance as a dashed line, the legend outside."""
     groups = [g for g in groups if g.recipe == recipe]
     models = list(dict.fromkeys(g.model for g in groups))
     datas = sorted({g.data for g in groups}, key=lambda d: (DATA_ORDER + [d]).index(d))
     width = 0.8 / len(datas)
-    fig, ax = plt.subplots(figsize=(max(4.5, 1.2 * len(models) * max(1, len(datas) / 2)), 3.8))
+    bars = 0.25 * len(models) * len(datas) + 0.5 * len(models) + 1.5  # inches
+    fig = new_figure(max(4.5, bars) + (2.0 if len(datas) > 1 else 0.0), 4.6)
+    suptitle(
+        fig,
+        f"Test accuracy by model, mean ± std over {_ns(groups)} seeds",
+        f"recipe {recipe} on {', '.join(datas)}",
+    )
+    ax = fig.add_subplot()
     cell = {(g.model, g.data): g for g in groups}
     for j, data in enumerate(datas):
         xs, means, stds = [], [], []
@@ -142,57 +174,61 @@ def accuracy_figure(groups: list[Group], recipe: str):
                 xs.append(i + (j - (len(datas) - 1) / 2) * width)
                 means.append(100 * mean)
                 stds.append(100 * std)
-        ax.bar(xs, means, width, yerr=stds, capsize=3, label=data)
-    ax.set_xticks(range(len(models)), models, rotation=20)
-    ax.set(ylabel="test accuracy (%)", title=f"{recipe}: mean ± std over seeds")
-    low = min((100 * min(g.test_acc) for g in groups), default=0)
-    ax.set_ylim(max(0, low - 10), 100)
+        ax.bar(xs, means, width, yerr=stds, capsize=2, label=data, error_kw={"linewidth": 1})
+        for x, mean, std in zip(xs, means, stds, strict=True):
+            # The mean inside its bar, half way up, if the bar is tall enough, else above its
+            # error bar; clear of the chance line either way.
+            inside = mean >= 40
+            ax.text(
+                x,
+                mean / 2 if inside else mean + std + 2,
+                f"{mean:.1f}",
+                ha="center",
+                va="center" if inside else "bottom",
+                rotation=90,
+                fontsize=7,
+                color="white" if inside else "black",
+            )
+    chance_line(ax, 100 * CHANCE, percent=True)
+    ax.set_xticks(range(len(models)), models, rotation=30, ha="right", rotation_mode="anchor")
+    margin = 1.0 if len(models) == 1 else 0.6  # a lone model's bars stay bar-shaped
+    ax.set(ylabel="test accuracy", ylim=(0, 100), xlim=(-margin, len(models) - 1 + margin))
+    percent_axis(ax.yaxis, top=100)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+    ax.set_axisbelow(True)
+    if len(datas) > 1:
+        outside_legend(ax, fontsize=8, title="data")
     return fig
 
 
-def shift_figure(groups: list[Group], recipe: str):
-    """Accuracy against the distance of the shift, mean over seeds, one line per model x data."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+def shift_figure(groups: list[Group], recipe: str) -> Figure:
+    """Accuracy against the distance of the shift, one line per model x data: the mean over
+    seeds with a band of ± one standard deviation."""
+    groups = [g for g in groups if g.recipe == recipe and g.by_distance]
+    curves = {}
     for g in groups:
-        if g.recipe != recipe or not g.by_distance:
-            continue
-        distances = g.by_distance[0][0]
-        curves = [acc for d, acc in g.by_distance if d == distances]
-        mean = [100 * statistics.fmean(column) for column in zip(*curves, strict=True)]
-        ax.plot(distances, mean, marker="o", ms=3, label=f"{g.model} ({g.data}, n={len(curves)})")
-    ax.set(
-        xlabel="distance of the shift from the centre (pixels)",
-        ylabel="test accuracy (%)",
-        ylim=(0, 100),
-        title=f"{recipe}: accuracy by shift",
+        distances = g.by_distance[0].distances
+        runs = [r for r in g.by_distance if r.distances == distances]
+        curves[f"{g.model} ({g.data}, n={len(runs)})"] = runs
+    datas = ", ".join(dict.fromkeys(g.data for g in groups))
+    return distance_figure(
+        curves,
+        "Test accuracy against the distance of the shift, mean ± std over seeds",
+        f"recipe {recipe} on {datas}",
+        chance=CHANCE,
     )
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
 
 
-def write_figures(groups: list[Group], out: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out.mkdir(parents=True, exist_ok=True)
+def write_figures(
+    groups: list[Group], out: Path, formats: Sequence[str] = ("png",), dpi: float = DPI
+) -> list[Path]:
     written = []
     for recipe in dict.fromkeys(g.recipe for g in groups):
-        figures = {f"accuracy_{recipe}.png": accuracy_figure(groups, recipe)}
+        figures = {f"accuracy_{recipe}": accuracy_figure(groups, recipe)}
         if any(g.by_distance for g in groups if g.recipe == recipe):
-            figures[f"shift_{recipe}.png"] = shift_figure(groups, recipe)
+            figures[f"shift_{recipe}"] = shift_figure(groups, recipe)
         for name, fig in figures.items():
-            fig.savefig(out / name, dpi=120)
-            plt.close(fig)
-            written.append(out / name)
+            written += save_figure(fig, out / name, formats, dpi)
     return written
 
 
@@ -201,7 +237,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "folders", nargs="+", type=Path, help="multirun or run folders (searched recursively)"
     )
-    parser.add_argument("--out", type=Path, default=Path("report"), help="folder for the PNGs")
+    parser.add_argument("--out", type=Path, default=Path("report"), help="folder for the figures")
+    parser.add_argument(
+        "--format",
+        action="append",
+        choices=FORMATS,
+        help="figure file format: png (default) or pdf (vector, for papers); repeat for both",
+    )
+    parser.add_argument("--dpi", type=float, default=DPI, help=f"PNG resolution (default {DPI})")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)
 
@@ -221,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text(table + "\n")
-    for path in write_figures(groups, args.out):
+    for path in write_figures(groups, args.out, args.format or ["png"], args.dpi):
         print(f"wrote {path}")
     return 0
 

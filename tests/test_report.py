@@ -1,11 +1,16 @@
-"""scripts/report.py on synthetic run folders: the numbers it prints and the files it writes."""
+"""scripts/report.py on synthetic run folders: the numbers it prints, the files it writes, and
+what its figures show (bars from zero, chance, spread over seeds, legends off the data)."""
 
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
-from scripts.report import main
+import pytest
+from PIL import Image
+
+from scripts.report import accuracy_figure, find_runs, group_runs, main, shift_figure
 
 
 def write_run(
@@ -30,13 +35,19 @@ def write_run(
     (folder / "metrics.json").write_text(json.dumps(record))
 
 
-def test_report_gives_mean_std_and_count_per_model_and_data_and_writes_figures(tmp_path, capsys):
-    sweep = tmp_path / "multirun"
+def write_sweep(sweep: Path) -> None:
+    """Three seeds of fc_small on mnist (90 ± 1 %) and of cnn_small on mnist_shifted (80 ± 1 %,
+    with shift curves), and a run that died before writing metrics.json."""
     for seed, acc in zip((1, 2, 3), (0.89, 0.90, 0.91), strict=True):
         write_run(sweep / f"{seed}_fc", "fc_small", "mnist", seed, acc)
         local = 0.7 + (seed - 2) / 10
         write_run(sweep / f"{seed}_cnn", "cnn_small", "mnist_shifted", seed, acc - 0.1, 0.5, local)
-    (sweep / "9_unfinished").mkdir()  # a run that died before writing metrics.json
+    (sweep / "9_unfinished").mkdir()
+
+
+def test_report_gives_mean_std_and_count_per_model_and_data_and_writes_figures(tmp_path, capsys):
+    sweep = tmp_path / "multirun"
+    write_sweep(sweep)
     out = tmp_path / "figures"
     assert main([str(sweep), "--out", str(out), "--markdown", str(tmp_path / "table.md")]) == 0
     printed = capsys.readouterr().out
@@ -47,8 +58,72 @@ def test_report_gives_mean_std_and_count_per_model_and_data_and_writes_figures(t
     )
     assert row in printed
     assert (tmp_path / "table.md").read_text().strip() in printed
-    assert (out / "accuracy_permutation.png").stat().st_size > 0
-    assert (out / "shift_permutation.png").stat().st_size > 0
+    for name in ("accuracy_permutation", "shift_permutation"):
+        png = Image.open(out / f"{name}.png")
+        assert png.info["dpi"] == pytest.approx((150, 150), abs=0.1)
+        assert png.size[0] >= 4.5 * 150  # a figure of at least 4.5 inches, not a thumbnail
+    assert not list(out.glob("*.pdf"))
+
+
+@pytest.mark.parametrize(
+    ("options", "suffixes"),
+    [(["--format", "pdf"], {".pdf"}), (["--format", "png", "--format", "pdf"], {".png", ".pdf"})],
+)
+def test_report_writes_pdf_on_request(tmp_path, options, suffixes):
+    write_sweep(tmp_path / "multirun")
+    out = tmp_path / "figures"
+    assert main([str(tmp_path / "multirun"), "--out", str(out), *options]) == 0
+    written = {p.name for p in out.iterdir()}
+    assert written == {
+        f"{n}{s}" for n in ("accuracy_permutation", "shift_permutation") for s in suffixes
+    }
+    for pdf in out.glob("*.pdf"):
+        assert pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_report_png_resolution_is_set_by_dpi(tmp_path):
+    write_sweep(tmp_path / "multirun")
+    out = tmp_path / "figures"
+    assert main([str(tmp_path / "multirun"), "--out", str(out), "--dpi", "300"]) == 0
+    assert Image.open(out / "accuracy_permutation.png").info["dpi"] == pytest.approx(
+        (300, 300), abs=0.1
+    )
+
+
+def test_accuracy_bars_start_at_zero_with_chance_marked_and_the_legend_off_the_data(tmp_path):
+    write_sweep(tmp_path / "multirun")
+    fig = accuracy_figure(group_runs(find_runs([tmp_path / "multirun"])), "permutation")
+    fig.canvas.draw()
+    (ax,) = fig.axes
+    assert ax.get_ylim() == (0, 100)
+    bars = sorted(ax.patches, key=lambda bar: bar.get_x())
+    assert [bar.get_height() for bar in bars] == pytest.approx([80, 90])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["cnn_small", "fc_small"]
+    (chance,) = ax.get_lines()[-1:]
+    assert chance.get_ydata() == [10, 10]
+    renderer = fig.canvas.get_renderer()
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["mnist", "mnist_shifted"]
+    assert legend.get_window_extent(renderer).x0 > ax.get_window_extent(renderer).x1
+    title = fig.get_suptitle()
+    assert "mean ± std over 3 seeds" in title and "permutation on mnist, mnist_shifted" in title
+
+
+def test_shift_curves_show_the_mean_and_std_over_seeds(tmp_path):
+    write_sweep(tmp_path / "multirun")
+    fig = shift_figure(group_runs(find_runs([tmp_path / "multirun"])), "permutation")
+    (ax,) = fig.axes
+    mean, chance = ax.get_lines()
+    assert mean.get_label() == "cnn_small (mnist_shifted, n=3)"
+    # The curves are [acc, acc, acc / 2] for acc = 0.79, 0.80, 0.81.
+    assert list(mean.get_xdata()) == [0, 1, 2]
+    assert mean.get_ydata() == pytest.approx([0.8, 0.8, 0.4])
+    std = statistics.stdev([0.79, 0.80, 0.81])
+    (band,) = ax.collections
+    corners = band.get_paths()[0].vertices
+    at_two = sorted({round(y, 6) for x, y in corners if x == 2})
+    assert at_two == pytest.approx([0.4 - std / 2, 0.4 + std / 2], abs=1e-5)
+    assert chance.get_ydata() == [0.1, 0.1]
 
 
 def test_report_on_a_folder_without_finished_runs_says_so(tmp_path, capsys):

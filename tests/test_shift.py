@@ -1,4 +1,5 @@
-"""Shift robustness on hand-made networks whose answers under shifts are known exactly."""
+"""Shift robustness on hand-made networks whose answers under shifts are known exactly, and
+its figures: whole-pixel ticks, a stated colour scale, the spread over seeds, the run named."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from mlp_vs_cnn.analysis.shift import shift_robustness
+from mlp_vs_cnn.analysis.shift import (
+    ShiftRobustness,
+    distance_figure,
+    heatmap_figure,
+    shift_robustness,
+)
 from mlp_vs_cnn.data.transforms import VariantTransform
 
 CANVAS = 56
@@ -103,3 +109,64 @@ def test_local_consistency_only_draws_shifts_within_its_radius():
     assert plain.local_consistency is None and "shift/consistency_local" not in plain.summary()
     with pytest.raises(ValueError, match="local_radius must be in"):
         shift_robustness(net, images, labels, transform, local_radius=15)
+
+
+def curve(accuracy_by_distance: list[float]) -> ShiftRobustness:
+    """A result with accuracy `accuracy_by_distance[d]` at distance d (d = 0, 1, 2, ...)."""
+    shifts = [-1, 0, 1]
+    return ShiftRobustness(
+        shifts=shifts,
+        accuracy=[[accuracy_by_distance[0]] * 3] * 3,
+        distances=list(range(len(accuracy_by_distance))),
+        accuracy_by_distance=accuracy_by_distance,
+        consistency=1.0,
+        num_images=10,
+        num_consistency_images=10,
+    )
+
+
+def visible_ticks(axis) -> list[float]:
+    low, high = sorted(axis.get_view_interval())
+    return [t for t in axis.get_ticklocs() if low <= t <= high]
+
+
+def test_the_heatmap_ticks_whole_pixels_states_its_scale_and_names_the_run():
+    images = torch.zeros(10, 28, 28, dtype=torch.uint8)
+    images.view(10, -1)[:, :8] = 255
+    labels = torch.ones(10, dtype=torch.long)
+    result = shift_robustness(CountBrightPixels(), images, labels, canvas_transform(), step=2)
+    fig = heatmap_figure(result, "accuracy by shift", context="cnn_small on mnist_shifted")
+    fig.canvas.draw()
+    ax, colour_bar = fig.axes
+    assert fig.get_suptitle() == "accuracy by shift\ncnn_small on mnist_shifted"
+    for axis in (ax.xaxis, ax.yaxis):
+        ticks = visible_ticks(axis)
+        assert 0 in ticks and len(ticks) >= 3
+        assert all(t in result.shifts for t in ticks), ticks  # grid points, whole pixels
+    assert colour_bar.get_ylabel() == "test accuracy (10 images at each shift)"
+    assert colour_bar.get_ylim() == (0, 1)
+    assert [t.get_text() for t in colour_bar.get_yticklabels()][::2] == ["0%", "40%", "80%"]
+
+
+def test_the_distance_curve_shows_mean_and_spread_over_seeds_chance_and_an_outside_legend():
+    seeds = [curve([0.8, 0.6, 0.4]), curve([0.6, 0.4, 0.2])]
+    fig = distance_figure(
+        {"lenet5 (n=2)": seeds, "mlp (n=1)": curve([0.5, 0.2, 0.1])}, context="shift recipe"
+    )
+    fig.canvas.draw()
+    (ax,) = fig.axes
+    assert fig.get_suptitle().endswith("\nshift recipe")
+    lenet5, mlp, chance = ax.get_lines()
+    assert lenet5.get_ydata() == pytest.approx([0.7, 0.5, 0.3])
+    assert chance.get_ydata() == [0.1, 0.1]
+    (band,) = ax.collections  # one band: only lenet5 has several seeds
+    std = math.sqrt(0.02)  # sample std of two values 0.2 apart
+    corners = band.get_paths()[0].vertices
+    for x, mean in zip((0, 1, 2), (0.7, 0.5, 0.3), strict=True):
+        ys = sorted({round(y, 6) for cx, y in corners if cx == x})
+        assert ys == pytest.approx([mean - std, mean + std], abs=1e-5)
+    assert all(float(t).is_integer() for t in visible_ticks(ax.xaxis))
+    renderer = fig.canvas.get_renderer()
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["lenet5 (n=2)", "mlp (n=1)"]
+    assert legend.get_window_extent(renderer).x0 > ax.get_window_extent(renderer).x1

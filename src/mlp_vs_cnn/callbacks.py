@@ -20,7 +20,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
@@ -36,7 +36,7 @@ from omegaconf import DictConfig
 from mlp_vs_cnn.analysis.shift import ShiftRobustness as ShiftResult
 from mlp_vs_cnn.analysis.shift import distance_figure, heatmap_figure
 from mlp_vs_cnn.run_folders import RunFolderError, check_run_folder
-from mlp_vs_cnn.visualize.figures import FigureWriter
+from mlp_vs_cnn.visualize.figures import FigureWriter, describe_run
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,8 @@ class Figures(L.Callback):
         draw: `draw(model, datamodule) -> {tag: Figure}`, e.g. a `_partial_` of
             `mlp_vs_cnn.visualize.weight_figures` with its options.
         when: "train_start", "train_end" or "test_end".
-        figure_dir: folder of the PNG files; default `<trainer.default_root_dir>/figures`.
+        figure_dir: folder of the files; default `<trainer.default_root_dir>/figures`.
+        formats: file formats, "png" and/or "pdf".
     """
 
     def __init__(
@@ -110,10 +111,11 @@ class Figures(L.Callback):
         draw: Draw,
         when: Literal["train_start", "train_end", "test_end"],
         figure_dir: str | Path | None = None,
+        formats: Sequence[str] = ("png",),
     ) -> None:
         if when not in ("train_start", "train_end", "test_end"):
             raise ValueError(f"when must be train_start, train_end or test_end, got {when!r}")
-        self.draw, self.when, self.figure_dir = draw, when, figure_dir
+        self.draw, self.when, self.figure_dir, self.formats = draw, when, figure_dir, formats
         self.seconds = 0.0  # time spent drawing, kept apart from the fit time
 
     def _log(self, trainer: L.Trainer, pl_module: L.LightningModule, when: str) -> None:
@@ -121,7 +123,7 @@ class Figures(L.Callback):
             return
         started = time.perf_counter()
         figures = self.draw(pl_module, trainer.datamodule)
-        FigureWriter.for_trainer(trainer, self.figure_dir).write(figures)
+        FigureWriter.for_trainer(trainer, self.figure_dir, self.formats).write(figures)
         self.seconds += time.perf_counter() - started
         log.info("Figures %s in %.2f s", ", ".join(figures), time.perf_counter() - started)
 
@@ -145,13 +147,17 @@ class ShiftRobustness(L.Callback):
     Args:
         measure: `measure(model, images, labels, transform) -> ShiftRobustness`, a `_partial_` of
             `mlp_vs_cnn.analysis.shift_robustness` with its options.
-        figure_dir: folder of the PNG files; default `<trainer.default_root_dir>/figures`.
+        figure_dir: folder of the files; default `<trainer.default_root_dir>/figures`.
+        formats: file formats, "png" and/or "pdf".
     """
 
     def __init__(
-        self, measure: Callable[..., ShiftResult], figure_dir: str | Path | None = None
+        self,
+        measure: Callable[..., ShiftResult],
+        figure_dir: str | Path | None = None,
+        formats: Sequence[str] = ("png",),
     ) -> None:
-        self.measure, self.figure_dir = measure, figure_dir
+        self.measure, self.figure_dir, self.formats = measure, figure_dir, formats
         self.run_record: dict[str, Any] = {}
         self.seconds = 0.0
 
@@ -171,11 +177,12 @@ class ShiftRobustness(L.Callback):
         for name, value in summary.items():
             trainer.callback_metrics[name] = torch.tensor(value)
         self.run_record = {"shift_robustness": asdict(result)}
+        context = describe_run(pl_module, datamodule)
         figures = {
-            "shift/heatmap": heatmap_figure(result, "accuracy by shift"),
-            "shift/by_distance": distance_figure({"": result}, "accuracy by distance"),
+            "shift/heatmap": heatmap_figure(result, context=context),
+            "shift/by_distance": distance_figure({"": result}, context=context),
         }
-        FigureWriter.for_trainer(trainer, self.figure_dir).write(figures)
+        FigureWriter.for_trainer(trainer, self.figure_dir, self.formats).write(figures)
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 for name, value in summary.items():

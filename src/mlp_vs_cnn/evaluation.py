@@ -83,9 +83,8 @@ def visualize(cfg: DictConfig) -> list[Path]:
         if callback_cfg is None or (cfg.get("what") and name not in cfg.what):
             continue
         callback = instantiate(callback_cfg, _convert_="all")
-        written = FigureWriter(callback.figure_dir, [tensorboard]).write(
-            callback.draw(model, datamodule)
-        )
+        writer = FigureWriter(callback.figure_dir, [tensorboard], formats=callback.formats)
+        written = writer.write(callback.draw(model, datamodule))
         log.info("%s: %s", name, ", ".join(map(str, written)))
         paths += written
     tensorboard.close()

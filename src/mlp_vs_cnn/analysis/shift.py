@@ -15,12 +15,23 @@ writes the result to TensorBoard, to PNG files and to the run's metrics.json.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 
 from mlp_vs_cnn.data.transforms import VariantTransform, center_offsets, random_offsets
+from mlp_vs_cnn.visualize.figures import (
+    chance_line,
+    integer_ticks,
+    new_figure,
+    outside_legend,
+    percent_axis,
+    suptitle,
+)
 
 log = logging.getLogger(__name__)
 
@@ -159,11 +170,16 @@ def shift_robustness(
     )
 
 
-def heatmap_figure(result: ShiftRobustness, title: str = ""):
-    """Accuracy over (dx, dy) as an image, the centred position in the middle."""
-    import matplotlib.pyplot as plt
+def heatmap_figure(result: ShiftRobustness, title: str = "", context: str = "") -> Figure:
+    """Accuracy over (dx, dy) as an image, the centred position in the middle.
 
-    fig, ax = plt.subplots(figsize=(4.6, 4))
+    Args:
+        title: what the figure shows (default: says it).
+        context: the run, the last line of the title (see `mlp_vs_cnn.visualize.describe_run`).
+    """
+    fig = new_figure(5.4, 5.0)
+    suptitle(fig, title or "Test accuracy by shift of the image", context)
+    ax = fig.add_subplot()
     lo, hi = result.shifts[0], result.shifts[-1]
     half = (result.shifts[1] - lo) / 2 if len(result.shifts) > 1 else 0.5
     image = ax.imshow(
@@ -174,23 +190,56 @@ def heatmap_figure(result: ShiftRobustness, title: str = ""):
         cmap="viridis",
         extent=(lo - half, hi + half, hi + half, lo - half),
     )
-    fig.colorbar(image, ax=ax, label="test accuracy")
-    ax.set(xlabel="dx (pixels, right)", ylabel="dy (pixels, down)", title=title)
-    fig.tight_layout()
+    bar = fig.colorbar(image, ax=ax, shrink=0.9)
+    bar.set_label(f"test accuracy ({result.num_images:,} images at each shift)")
+    percent_axis(bar.ax.yaxis)
+    ax.set(xlabel="dx (pixels, right)", ylabel="dy (pixels, down)")
+    step = result.shifts[1] - lo if len(result.shifts) > 1 else 1
+    for axis in (ax.xaxis, ax.yaxis):  # ticks on grid points, 0 among them, at most 8 of them
+        integer_ticks(axis, base=step * -(-len(result.shifts) // 8))
+    ax.plot(0, 0, marker="+", color="white", markersize=10)  # the centred position
     return fig
 
 
-def distance_figure(curves: dict[str, ShiftRobustness], title: str = ""):
-    """Accuracy against the distance of the shift, one line per labelled result."""
-    import matplotlib.pyplot as plt
+def distance_figure(
+    curves: Mapping[str, ShiftRobustness | Sequence[ShiftRobustness]],
+    title: str = "",
+    context: str = "",
+    chance: float | None = 0.1,
+) -> Figure:
+    """Accuracy against the distance of the shift, one line per labelled result; a label with
+    several results (seeds) gets their mean and a band of ± one standard deviation.
 
-    fig, ax = plt.subplots(figsize=(5, 3.6))
-    for label, result in curves.items():
-        ax.plot(result.distances, result.accuracy_by_distance, marker="o", ms=3, label=label)
-    ax.set(xlabel="distance from the centre (pixels)", ylabel="test accuracy", ylim=(0, 1))
-    ax.set_title(title)
+    Args:
+        curves: label -> result or results; labels are shown in a legend outside the plot
+            unless there is a single unlabelled curve. Results of one label whose distances
+            differ from its first (another grid) are left out.
+        title: what the figure shows (default: says it).
+        context: the run, the last line of the title.
+        chance: accuracy of guessing (1 / number of classes) drawn as a dashed line; None = none.
+    """
+    fig = new_figure(8.0 if any(curves) else 5.6, 4.2)
+    suptitle(fig, title or "Test accuracy against the distance of the shift", context)
+    ax = fig.add_subplot()
+    spread = False
+    for label, results in curves.items():
+        results = [results] if isinstance(results, ShiftRobustness) else list(results)
+        distances = results[0].distances
+        runs = np.array([r.accuracy_by_distance for r in results if r.distances == distances])
+        mean = runs.mean(axis=0)
+        (line,) = ax.plot(distances, mean, marker="o", markersize=3, label=label or None)
+        if len(runs) > 1:
+            std = runs.std(axis=0, ddof=1)  # sample std, as in the report's tables
+            ax.fill_between(
+                distances, mean - std, mean + std, color=line.get_color(), alpha=0.2, lw=0
+            )
+            spread = True
+    chance_line(ax, chance)
+    ax.set(xlabel="distance of the shift from the centre (pixels)", ylim=(0, 1))
+    ax.set_ylabel("test accuracy" + (" (mean ± std over runs)" if spread else ""))
+    percent_axis(ax.yaxis)
+    integer_ticks(ax.xaxis)
     ax.grid(alpha=0.3)
-    if len(curves) > 1 or any(curves):
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+    if any(curves):
+        outside_legend(ax, fontsize=8)
     return fig

@@ -24,7 +24,7 @@ from torchvision.transforms.v2.functional import gaussian_blur
 
 from mlp_vs_cnn.data import ImageDataModule
 from mlp_vs_cnn.data.transforms import permute_pixels
-from mlp_vs_cnn.visualize.figures import grid_figure, readable
+from mlp_vs_cnn.visualize.figures import describe_run, grid_figure, readable
 
 Start = Literal["zero", "random", "dataset"]
 
@@ -143,11 +143,13 @@ def activation_figures(
     layer: str | None = None,
     max_units: int = 50,
     seed: int = 0,
+    context: str | None = None,
 ):
     """Figures `activations/classes` (one image per class) and `activations/units` (a grid over
     the units of `layer`, a module name of `model` such as `net.features.3`; default: see
-    `default_layer`)."""
+    `default_layer`). Titles name the run: `context`, or else `describe_run(model, datamodule)`."""
     datamodule.setup()
+    context = context or describe_run(model, datamodule)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -174,6 +176,8 @@ def activation_figures(
             row_labels=row_labels if permutation is not None else None,
             col_labels=datamodule.class_names,
             scale="each",
+            context=context,
+            colorbar="pixel value",
         )
     }
 
@@ -188,8 +192,10 @@ def activation_figures(
         readable(images, permutation),
         min(10, len(units)),
         f"Images that maximise {len(units)} {kind} of {name} "
-        f"({type(module).__name__}){shown}\n({how})",
+        f"({type(module).__name__}){shown} ({how})",
         scale="each",
+        context=context,
+        colorbar="pixel value",
     )
     model.train(was_training)
     return figures

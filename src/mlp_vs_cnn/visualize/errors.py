@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import nn
 from torchmetrics.classification import MulticlassConfusionMatrix
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
 from mlp_vs_cnn.data import ImageDataModule
-from mlp_vs_cnn.visualize.figures import grid_figure, readable
+from mlp_vs_cnn.visualize.figures import (
+    describe_run,
+    grid_figure,
+    new_figure,
+    readable,
+    suptitle,
+)
 
 
 @torch.no_grad()
@@ -33,18 +38,26 @@ def predict(
     return torch.cat(preds), torch.cat(labels)
 
 
-def confusion_matrix_figure(confusion: torch.Tensor, class_names: list[str], title: str) -> Figure:
+def confusion_matrix_figure(
+    confusion: torch.Tensor, class_names: list[str], title: str, context: str = ""
+) -> Figure:
     """The confusion matrix (rows: true class, columns: predicted class) with counts."""
     num_classes = len(class_names)
-    fig = Figure(
-        figsize=(3 + 0.55 * num_classes, 2.5 + 0.5 * num_classes), dpi=100, layout="constrained"
-    )
-    FigureCanvasAgg(fig)
+    fig = new_figure(3 + 0.55 * num_classes, 2.6 + 0.5 * num_classes)
+    suptitle(fig, title, context)
     ax = fig.add_subplot()
     MulticlassConfusionMatrix(num_classes).plot(confusion, ax=ax, labels=class_names, cmap="Blues")
     for text in ax.texts:
         text.set_fontsize(8)
-    ax.set_title(title, fontsize=11)
+    ax.set_xlabel("predicted class", fontsize=9)
+    ax.set_ylabel("true class", fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.tick_params(axis="y", labelrotation=0)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
+    bar = fig.colorbar(ax.images[0], ax=ax, shrink=0.8, pad=0.02)
+    bar.set_label("test images" if "test" in title else "images", fontsize=9)
+    bar.ax.tick_params(labelsize=8)
     return fig
 
 
@@ -67,15 +80,21 @@ def error_figures(
     split: str = "test",
     top_pairs: int = 8,
     per_pair: int = 8,
+    context: str | None = None,
 ) -> dict[str, Figure]:
-    """Figures `errors/confusion_matrix` and `errors/misclassified` for one split."""
+    """Figures `errors/confusion_matrix` and `errors/misclassified` for one split. Their titles
+    name the run: `context`, or else `describe_run(model, datamodule)`."""
     preds, labels = predict(model, datamodule, split)
     num_classes, names = datamodule.num_classes, datamodule.class_names
+    context = context or describe_run(model, datamodule)
     confusion = multiclass_confusion_matrix(preds, labels, num_classes)
     accuracy = (preds == labels).float().mean().item()
     figures = {
         "errors/confusion_matrix": confusion_matrix_figure(
-            confusion, names, f"Confusion matrix, {split} set ({accuracy:.2%} correct)"
+            confusion,
+            names,
+            f"Confusion matrix, {split} set ({accuracy:.2%} of {len(labels):,} correct)",
+            context,
         )
     }
     pairs = top_confusions(confusion, top_pairs)
@@ -95,7 +114,9 @@ def error_figures(
     figures["errors/misclassified"] = grid_figure(
         torch.cat(rows),
         per_pair,
-        f"Most frequent confusions, {split} set ({shown})",
+        f"Most frequent confusions, {split} set: true as predicted (count), {shown}",
         row_labels=row_labels,
+        context=context,
+        colorbar="model input (normalised)" if datamodule.hparams.normalize else "model input",
     )
     return figures

@@ -9,12 +9,11 @@ view, beside them, shows that every pixel is still there.
 from __future__ import annotations
 
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import nn
 
 from mlp_vs_cnn.data import ImageDataModule
-from mlp_vs_cnn.visualize.figures import grid_figure, readable
+from mlp_vs_cnn.visualize.figures import describe_run, grid_figure, new_figure, readable, suptitle
 
 
 def class_sample_index(labels: torch.Tensor, num_classes: int, per_class: int) -> torch.Tensor:
@@ -42,34 +41,47 @@ def class_samples(
     return images, index
 
 
-def flattened_figure(image: torch.Tensor, noise: torch.Tensor, title: str) -> Figure:
+def flattened_figure(
+    image: torch.Tensor, noise: torch.Tensor, title: str, context: str = ""
+) -> Figure:
     """An image and a noise image of the same size, each also as the flat vector an MLP sees."""
-    fig = Figure(figsize=(10, 4), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
+    image, noise = image.numpy(), noise.numpy()
+    fig = new_figure(9, 4.6)
+    suptitle(fig, title, context)
     grid = fig.add_gridspec(3, 2, height_ratios=[4, 1, 1])
     for col, (picture, name) in enumerate(((image, "the image"), (noise, "Gaussian noise"))):
         ax = fig.add_subplot(grid[0, col])
         ax.imshow(picture, cmap="gray", interpolation="nearest")
-        ax.set_title(name, fontsize=10)
+        ax.set_title(name, fontsize=9)
         ax.axis("off")
     for row, (picture, name) in enumerate(((image, "the image"), (noise, "the noise")), start=1):
         ax = fig.add_subplot(grid[row, :])
         ax.imshow(picture.reshape(1, -1), cmap="gray", aspect="auto", interpolation="nearest")
         ax.set_yticks([])
         ax.set_ylabel(f"{name},\nflattened", rotation=0, ha="right", va="center", fontsize=9)
-    ax.set_xlabel(f"pixel index (0..{image.numel() - 1}): what a fully connected layer sees")
-    fig.suptitle(title, fontsize=11)
+        ax.tick_params(labelsize=8)
+    ax.set_xlabel(
+        f"pixel index (0 to {image.size - 1}): what a fully connected layer sees; "
+        "grey: each image from its own min (black) to max (white)",
+        fontsize=9,
+    )
     return fig
 
 
 def sample_figures(
-    model: nn.Module, datamodule: ImageDataModule, per_class: int = 8, seed: int = 0
+    model: nn.Module | None,
+    datamodule: ImageDataModule,
+    per_class: int = 8,
+    seed: int = 0,
+    context: str | None = None,
 ):
     """Figures `samples/model_input`, `samples/unpermuted` (permuted data only) and
-    `samples/flattened`."""
+    `samples/flattened`. Their titles name the run: `context`, or else `describe_run(model,
+    datamodule)` (the data alone without a model)."""
     images, _ = class_samples(datamodule, per_class)
     names = datamodule.class_names
     permutation = datamodule.permutation
+    context = context or describe_run(model, datamodule)
     variant = (
         "permuted"
         if permutation is not None
@@ -77,6 +89,7 @@ def sample_figures(
         if datamodule.hparams.canvas_size
         else "original"
     )
+    scale = "model input (normalised)" if datamodule.hparams.normalize else "model input"
     side = images.shape[-1]
     figures = {
         "samples/model_input": grid_figure(
@@ -84,6 +97,8 @@ def sample_figures(
             per_class,
             f"Training images as the model receives them ({variant})",
             row_labels=names,
+            context=context,
+            colorbar=scale,
         )
     }
     if permutation is not None:
@@ -92,9 +107,14 @@ def sample_figures(
             per_class,
             "The same images un-permuted: no pixel is lost, only their neighbours",
             row_labels=names,
+            context=context,
+            colorbar=scale,
         )
     noise = torch.randn(side, side, generator=torch.Generator().manual_seed(seed))
     figures["samples/flattened"] = flattened_figure(
-        images[0, 0], noise, f"One {variant} training image and noise, as images and as vectors"
+        images[0, 0],
+        noise,
+        f"One {variant} training image and noise, as images and as vectors",
+        context,
     )
     return figures

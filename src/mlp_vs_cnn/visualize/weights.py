@@ -11,7 +11,7 @@ from __future__ import annotations
 from torch import nn
 
 from mlp_vs_cnn.data import ImageDataModule
-from mlp_vs_cnn.visualize.figures import grid_figure, readable
+from mlp_vs_cnn.visualize.figures import describe_run, grid_figure, readable
 
 
 def first_layer(net: nn.Module) -> nn.Conv2d | nn.Linear:
@@ -22,31 +22,44 @@ def first_layer(net: nn.Module) -> nn.Conv2d | nn.Linear:
     raise ValueError(f"{type(net).__name__} has no Conv2d or Linear layer")
 
 
-def weight_figures(model: nn.Module, datamodule: ImageDataModule, ncols: int = 10):
+def weight_figures(
+    model: nn.Module, datamodule: ImageDataModule, ncols: int = 10, context: str | None = None
+):
     """Figure `weights/first_layer`, and `weights/first_layer_unpermuted` for an MLP on permuted
-    data."""
+    data. Each image is scaled to its own largest |weight| (red +, blue -), stated on the colour
+    bar. Titles name the run: `context`, or else `describe_run(model, datamodule)`."""
+    context = context or describe_run(model, datamodule)
     layer = first_layer(model)
     weight = layer.weight.detach().cpu()
     if isinstance(layer, nn.Conv2d):
         kernels = weight[:, 0]  # first input channel: the image itself for grey images
         size = f"{kernels.shape[-2]}x{kernels.shape[-1]}"
-        title = f"First conv layer: {len(kernels)} kernels of {size} (red +, blue -)"
+        title = f"First conv layer: its {len(kernels)} kernels of {size} pixels"
         return {
             "weights/first_layer": grid_figure(
-                kernels, min(ncols, len(kernels)), title, scale="each", symmetric=True
+                kernels,
+                min(ncols, len(kernels)),
+                title,
+                scale="each",
+                symmetric=True,
+                context=context,
+                colorbar="weight",
             )
         }
     side = datamodule.image_size
     units = weight.view(len(weight), -1, side, side)[:, 0]
     permutation = datamodule.permutation
-    order = " in the permuted pixel order the model sees" if permutation is not None else ""
+    order = ", in the permuted pixel order the model sees" if permutation is not None else ""
     figures = {
         "weights/first_layer": grid_figure(
             units,
             min(ncols, len(units)),
-            f"First fully connected layer: each of {len(units)} units' weights as an image{order}",
+            f"First fully connected layer: the weights of each of its {len(units)} units "
+            f"as an image{order}",
             scale="each",
             symmetric=True,
+            context=context,
+            colorbar="weight",
         )
     }
     if permutation is not None:
@@ -56,5 +69,7 @@ def weight_figures(model: nn.Module, datamodule: ImageDataModule, ncols: int = 1
             "The same weights un-permuted: templates of the classes, as on unpermuted data",
             scale="each",
             symmetric=True,
+            context=context,
+            colorbar="weight",
         )
     return figures
