@@ -23,7 +23,7 @@ from mlp_vs_cnn.checkpoints import (
 from mlp_vs_cnn.data import ImageDataModule
 from mlp_vs_cnn.models import ImageClassifier
 from mlp_vs_cnn.record import config_choices, final_metrics, print_metrics_table, write_metrics
-from mlp_vs_cnn.training import instantiate_all
+from mlp_vs_cnn.training import instantiate_all, quiet_known_noise
 from mlp_vs_cnn.visualize import FigureWriter
 
 log = logging.getLogger(__name__)
@@ -54,10 +54,11 @@ def load_for_evaluation(cfg: DictConfig) -> tuple[ImageClassifier, ImageDataModu
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test a checkpoint on a data config; the permutation it was trained with is restored."""
+    quiet_known_noise()
     model, datamodule = load_for_evaluation(cfg)
     loggers = instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False)
-    trainer.test(model, datamodule=datamodule)
+    trainer.test(model, datamodule=datamodule, verbose=False)  # our table follows
     metrics = final_metrics(trainer)
     if trainer.is_global_zero:
         print_metrics_table(f"{Path(cfg.ckpt_path).name} on {datamodule.dataset}", metrics)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,16 @@ def instantiate_all(section: DictConfig | None) -> list[Any]:
     if not section:
         return []
     return [instantiate(c, _convert_="all") for c in section.values() if c and "_target_" in c]
+
+
+def quiet_known_noise() -> None:
+    """Silence, where they come from, messages that tell a user of this project nothing: an
+    advertisement, a deprecation inside Lightning, the warning that a tiny run has fewer batches
+    than the logging interval."""
+    lightning_info = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    lightning_info.addFilter(lambda record: not record.getMessage().startswith("💡 Tip"))
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
 
 
 def check_strategy_fits_sweep(trainer: L.Trainer) -> None:
@@ -115,6 +126,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("seed") is None:
         # A random run draws its seed and records it, so that it can be repeated.
         cfg.seed = random.SystemRandom().randrange(2**31)
+    quiet_known_noise()
     L.seed_everything(cfg.seed, workers=True)
     if cfg.get("num_threads"):
         torch.set_num_threads(cfg.num_threads)
@@ -152,7 +164,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("test"):
         if not best_ckpt and not trainer.fast_dev_run:
             log.warning("No best checkpoint was saved; testing the weights of the last epoch.")
-        trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt or None, weights_only=True)
+        # verbose=False: the run's own table below shows the test metrics with the others.
+        trainer.test(
+            model,
+            datamodule=datamodule,
+            ckpt_path=best_ckpt or None,
+            weights_only=True,
+            verbose=False,
+        )
         metrics.update(final_metrics(trainer))
 
     for logger in loggers:

@@ -259,6 +259,8 @@ class ImageDataModule(L.LightningDataModule):
         return self.transform(images[index], *(o[index] for o in offsets)), labels[index]
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int = 0):
+        if isinstance(batch, torch.Tensor):  # the model summary's example input: a model input
+            return batch
         images, labels, *offsets = batch
         return self.transform(images, *offsets), labels
 

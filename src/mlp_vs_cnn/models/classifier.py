@@ -49,6 +49,9 @@ class ImageClassifier(L.LightningModule):
         # Only plain values go into the checkpoint's hyperparameters.
         self.save_hyperparameters({"net": dict(net), "num_classes": num_classes})
         self.net: nn.Module = instantiate(net)
+        # One blank input image: the model summary then shows each layer's sizes and FLOPs.
+        size = net.get("image_size", 28)
+        self.example_input_array = torch.zeros(1, net.get("in_channels", 1), size, size)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
         self.optimizer_factory = optimizer
