@@ -107,9 +107,12 @@ def test_a_multirun_from_the_command_line_writes_one_run_folder_per_job(fixture_
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     runs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
-    assert [p.name.split("_", 1)[0] for p in runs] == ["0", "1"]
+    # <job>_<model>_<data>_<other overrides, short keys>_s<seed>: what ran, readable at once.
+    assert [p.name for p in runs] == [
+        "0_mlp_mnist_val_size=100,debug=quick_s42",
+        "1_cnn_small_mnist_val_size=100,debug=quick_s42",
+    ]
     for run, model in zip(runs, ["mlp", "cnn_small"], strict=True):
-        assert f"model={model}" in run.name
         record = json.loads((run / "metrics.json").read_text())
         assert record["choices"]["model"] == model
         assert 0.0 <= record["metrics"]["test/acc"] <= 1.0
