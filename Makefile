@@ -6,7 +6,7 @@ DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(CURDIR)/
 export DATA_DIR
 
 .DEFAULT_GOAL := help
-.PHONY: help install hooks train test test-fast lint format tensorboard clean bench
+.PHONY: help install hooks train test test-fast lint format tensorboard clean bench reproduce report
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -48,3 +48,19 @@ clean: ## Remove caches (keeps .venv, data and logs)
 
 bench: install ## Benchmark training throughput: ours vs a bare loop vs per-sample loading (minutes)
 	$(BIN)/python scripts/benchmark.py $(ARGS)
+
+# The study: every recipe at its pinned setting, records in results/ (committed). A run whose record
+# is there is skipped, so the same command continues after an interruption.
+RECIPES ?= permutation,mlp_baseline,shift,translation,locality,grid
+JOBS ?= 2
+LAUNCHER ?= parallel
+
+reproduce: install ## Run the study (RECIPES=a,b to choose; LAUNCHER=basic on a GPU, slurm on a cluster), then make report
+	$(BIN)/python train.py -m 'experiment=glob([$(RECIPES)])' hydra/launcher=$(LAUNCHER) \
+		$(if $(filter parallel,$(LAUNCHER)),hydra.launcher.n_jobs=$(JOBS) num_threads=1,) \
+		hydra.sweeper.max_batch_size=$(JOBS) hydra.sweeper.skip_recorded=results \
+		results_dir=results callbacks.rich_progress_bar=null $(ARGS)
+	$(MAKE) report
+
+report: install ## Rebuild the study's tables and figures in docs/ from results/ alone (no training)
+	$(BIN)/python scripts/report.py results --out docs/figures --markdown docs/results_tables.md

@@ -1,16 +1,19 @@
 """Summarise finished runs: test accuracy mean ± std over seeds per recipe x model x data.
 
     python scripts/report.py logs/permutation/multiruns/<time> logs/shift/multiruns/<time>
-    python scripts/report.py logs/ --out docs/figures --markdown docs/results.md
+    python scripts/report.py results --out docs/figures --markdown docs/results_tables.md
     python scripts/report.py logs/ --out paper/figures --format png --format pdf
 
-Reads the metrics.json that every run writes (never console output), anywhere under the folders
-given. Prints a markdown table (accuracy, shift consistency over the whole canvas and within a
-small radius when measured, parameters, training time), writes it to `--markdown`, and draws
-into `--out`: `accuracy_<recipe>.png` (bars from zero by model, one per data config, error bars =
-std over seeds, chance as a dashed line) and `shift_<recipe>.png` (accuracy against the distance
-of the shift, mean ± std over seeds; runs on a canvas only), as PNG at `--dpi` and/or PDF
-(`--format`). Exits with status 1 and says so when no finished run is found.
+Reads the records of finished runs (never console output) anywhere under the folders given: the
+metrics.json of run folders, and the study records of results/ (`make report`); names every file
+it cannot read and every record of a run that did not finish. Prints a markdown table (accuracy,
+shift consistency over the whole canvas and within a small radius when measured, parameters,
+training time; and a model x data matrix for recipes over more than two data configs), writes it
+to `--markdown`, and draws into `--out`: `accuracy_<recipe>.png` (bars from zero by model, one
+per data config, error bars = std over seeds, chance as a dashed line), `shift_<recipe>.png`
+(accuracy against the distance of the shift, mean ± std over seeds; runs on a canvas only) and
+`locality_<recipe>.png` (accuracy against the block size k; block variants only), as PNG at
+`--dpi` and/or PDF (`--format`). Exits with status 1 and says so when no finished run is found.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from mlp_vs_cnn.analysis.shift import ShiftRobustness, distance_figure
+from mlp_vs_cnn.record import write_atomically
 from mlp_vs_cnn.visualize.figures import (
     DPI,
     FORMATS,
@@ -37,7 +41,6 @@ from mlp_vs_cnn.visualize.figures import (
     suptitle,
 )
 
-METRICS_FILE = "metrics.json"
 DATA_ORDER = [
     "mnist",
     "mnist_permuted",
@@ -64,6 +67,7 @@ class Group:
     num_parameters: set[int] = field(default_factory=set)
     seeds: list[int] = field(default_factory=list)
     by_distance: list[ShiftRobustness] = field(default_factory=list)
+    block_size: int | None = None  # k of the block variants (locality recipe)
 
     @property
     def n(self) -> int:
@@ -76,26 +80,42 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def find_runs(folders: list[Path]) -> list[dict]:
-    """Every finished run (a metrics.json with a test accuracy) under the folders."""
+    """Every finished run under the folders: a run folder's metrics.json or a study record of
+    results/ (`status: finished`). Names every file it cannot read and every record of a run
+    that did not finish; neither counts."""
     records = []
     for folder in folders:
-        for path in sorted(Path(folder).rglob(METRICS_FILE)):
+        for path in sorted(Path(folder).rglob("*.json")):
             try:
                 record = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError):
+            except (OSError, ValueError) as err:
+                print(f"skipped {path}: not readable as JSON ({err})", file=sys.stderr)
                 continue
-            if "test/acc" in record.get("metrics", {}) and "choices" in record:
-                record["path"] = str(path.parent)
-                records.append(record)
+            if not isinstance(record, dict) or "metrics" not in record:
+                continue  # another kind of JSON file (e.g. a benchmark)
+            if record.get("status") != "finished" or "test/acc" not in record["metrics"]:
+                print(f"skipped {path}: not the record of a finished, tested run", file=sys.stderr)
+                continue
+            record["path"] = str(path.parent)
+            records.append(record)
     return records
+
+
+def block_size(record: dict) -> int | None:
+    """The block size k of a block-variant run (`data.block_size`), else None."""
+    data = (record.get("settings") or record.get("config") or {}).get("data") or {}
+    return data.get("block_size")
 
 
 def group_runs(records: list[dict]) -> list[Group]:
     groups: dict[tuple[str, str, str], Group] = {}
     for record in records:
         choices = record["choices"]
-        key = (choices.get("experiment", "-"), choices.get("model", "?"), choices.get("data", "?"))
+        k = block_size(record)
+        data = choices.get("data", "?") + (f" k={k}" if k is not None else "")
+        key = (choices.get("experiment", "-"), choices.get("model", "?"), data)
         group = groups.setdefault(key, Group(*key))
+        group.block_size = k
         metrics = record["metrics"]
         group.test_acc.append(metrics["test/acc"])
         group.seeds.append(record.get("seed"))
@@ -113,9 +133,12 @@ def group_runs(records: list[dict]) -> list[Group]:
             if shift.get("local_radius") is not None:
                 group.local_radii.add(shift["local_radius"])
     data_rank = {d: i for i, d in enumerate(DATA_ORDER)}
-    return sorted(
-        groups.values(), key=lambda g: (g.recipe, g.model, data_rank.get(g.data, 99), g.data)
-    )
+
+    def order(g: Group):
+        family = g.data.split(" ")[0]
+        return (g.recipe, g.model, data_rank.get(family, 99), family, g.block_size or 0)
+
+    return sorted(groups.values(), key=order)
 
 
 def _pm(values: list[float], scale: float = 100.0, digits: int = 2) -> str:
@@ -142,6 +165,59 @@ def markdown_table(groups: list[Group]) -> str:
         cells += [params, f"{statistics.fmean(g.fit_seconds):.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def matrix_table(groups: list[Group], recipe: str) -> str:
+    """Models (rows) by data configs (columns) of one recipe: test accuracy, mean ± std (n)."""
+    groups = [g for g in groups if g.recipe == recipe]
+    datas = sorted({g.data for g in groups}, key=lambda d: (DATA_ORDER + [d]).index(d))
+    cell = {(g.model, g.data): g for g in groups}
+    lines = [
+        f"| {recipe}: test accuracy % | " + " | ".join(datas) + " |",
+        "| --- |" + " ---: |" * len(datas),
+    ]
+    for model in dict.fromkeys(g.model for g in groups):
+        row = [_pm(cell[model, d].test_acc) if (model, d) in cell else "" for d in datas]
+        lines.append(f"| {model} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def locality_figure(groups: list[Group], recipe: str) -> Figure:
+    """Test accuracy against the block size k, one panel per variant family, one line per
+    model: mean over seeds with a band of ± one standard deviation."""
+    groups = [g for g in groups if g.recipe == recipe and g.block_size is not None]
+    families = list(dict.fromkeys(g.data.split(" ")[0] for g in groups))
+    fig = new_figure(4.2 * len(families) + 2.0, 4.2)
+    suptitle(
+        fig,
+        f"Test accuracy against the block size k, mean ± std over {_ns(groups)} seeds",
+        f"recipe {recipe}",
+    )
+    axes = fig.subplots(1, len(families), sharey=True, squeeze=False)[0]
+    for ax, family in zip(axes, families, strict=True):
+        for model in dict.fromkeys(g.model for g in groups):
+            curve = sorted(
+                (g for g in groups if g.model == model and g.data.startswith(family + " ")),
+                key=lambda g: g.block_size,
+            )
+            if not curve:
+                continue
+            ks = [g.block_size for g in curve]
+            means, stds = zip(*(mean_std(g.test_acc) for g in curve), strict=True)
+            low = [100 * (m - s) for m, s in zip(means, stds, strict=True)]
+            high = [100 * (m + s) for m, s in zip(means, stds, strict=True)]
+            (line,) = ax.plot(ks, [100 * m for m in means], marker="o", ms=3, label=model)
+            ax.fill_between(ks, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+        ax.set_xscale("log")
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.minorticks_off()
+        ax.set(title=family, xlabel="block size k (pixels)", ylim=(0, 100))
+        chance_line(ax, 100 * CHANCE, percent=True)
+        percent_axis(ax.yaxis, top=100)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy")
+    outside_legend(axes[-1], fontsize=8, title="model")
+    return fig
 
 
 def _ns(groups: list[Group]) -> str:
@@ -224,7 +300,10 @@ def write_figures(
 ) -> list[Path]:
     written = []
     for recipe in dict.fromkeys(g.recipe for g in groups):
-        figures = {f"accuracy_{recipe}": accuracy_figure(groups, recipe)}
+        if any(g.block_size is not None for g in groups if g.recipe == recipe):
+            figures = {f"locality_{recipe}": locality_figure(groups, recipe)}
+        else:
+            figures = {f"accuracy_{recipe}": accuracy_figure(groups, recipe)}
         if any(g.by_distance for g in groups if g.recipe == recipe):
             figures[f"shift_{recipe}"] = shift_figure(groups, recipe)
         for name, fig in figures.items():
@@ -252,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     if not records:
         names = ", ".join(str(f) for f in args.folders)
         print(
-            f"No finished runs under {names}: no {METRICS_FILE} with a test accuracy was found. "
+            f"No finished runs under {names}: no record of a finished, tested run was found. "
             "Train first (python train.py -m experiment=<recipe>) or point at the folders of "
             "finished runs.",
             file=sys.stderr,
@@ -260,10 +339,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     groups = group_runs(records)
     table = markdown_table(groups)
+    for recipe in dict.fromkeys(g.recipe for g in groups):
+        if len({g.data for g in groups if g.recipe == recipe}) > 2:
+            table += "\n\n" + matrix_table(groups, recipe)
     print(table)
     if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(table + "\n")
+        write_atomically(args.markdown, table + "\n")
     for path in write_figures(groups, args.out, args.format or ["png"], args.dpi):
         print(f"wrote {path}")
     return 0

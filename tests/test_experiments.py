@@ -157,3 +157,28 @@ def test_recipes_sent_into_one_sweep_folder_never_share_a_job_folder(tmp_path, f
     assert len(jobs) == 2
     records = [json.loads((job / "metrics.json").read_text()) for job in jobs]
     assert sorted(r["choices"]["experiment"] for r in records) == ["mlp_baseline", "permutation"]
+
+
+@pytest.mark.slow
+def test_a_study_sweep_skips_the_runs_it_has_records_of_and_reruns_the_others(
+    tmp_path, fixture_data_dir
+):
+    results = tmp_path / "results"
+    study = ("experiment=glob([permutation])", "seed=1", "model=fc_small",
+             "data=mnist,mnist_permuted", f"results_dir={results}",
+             f"hydra.sweeper.skip_recorded={results}")  # fmt: skip
+    _multirun(tmp_path, fixture_data_dir, *study)
+    records = sorted(results.rglob("*.json"))
+    assert [p.name.split("-")[0] for p in records] == [
+        "fc_small_mnist_permuted_s1",
+        "fc_small_mnist_s1",
+    ]
+    assert all(json.loads(p.read_text())["key"] in p.name for p in records)
+
+    again = _multirun(tmp_path, fixture_data_dir, *study)
+    assert "Recipe permutation: 2 runs, 2 recorded, 0 to run" in again.stderr + again.stdout
+    # A run stopped before it finished has no record: the same command runs it, and only it.
+    records[0].unlink()
+    resumed = _multirun(tmp_path, fixture_data_dir, *study)
+    assert "Recipe permutation: 2 runs, 1 recorded, 1 to run" in resumed.stderr + resumed.stdout
+    assert sorted(p.name for p in results.rglob("*.json")) == [p.name for p in records]

@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from scripts.report import accuracy_figure, find_runs, group_runs, main, shift_figure
+from scripts.report import (
+    accuracy_figure,
+    find_runs,
+    group_runs,
+    locality_figure,
+    main,
+    matrix_table,
+    shift_figure,
+)
 
 
 def write_run(
@@ -18,6 +26,7 @@ def write_run(
 ) -> None:
     metrics = {"test/acc": acc, "val/acc": acc}
     record = {
+        "status": "finished",
         "choices": {"experiment": "permutation", "model": model, "data": data},
         "seed": seed,
         "num_parameters": 6442,
@@ -131,3 +140,69 @@ def test_report_on_a_folder_without_finished_runs_says_so(tmp_path, capsys):
     assert main([str(tmp_path / "empty_sweep"), "--out", str(tmp_path / "figures")]) == 1
     assert "No finished runs under" in capsys.readouterr().err
     assert not (tmp_path / "figures").exists()
+
+
+def test_records_of_unfinished_runs_and_unreadable_files_are_named_and_not_counted(
+    tmp_path, capsys
+):
+    sweep = tmp_path / "multirun"
+    write_run(sweep / "1_fc", "fc_small", "mnist", 1, 0.9)
+    failed = {"choices": {"model": "fc_small", "data": "mnist"}, "metrics": {"test/acc": 0.1}}
+    (sweep / "2_failed").mkdir()
+    (sweep / "2_failed" / "metrics.json").write_text(json.dumps(failed))  # no status: finished
+    (sweep / "3_cut").mkdir()
+    (sweep / "3_cut" / "metrics.json").write_text('{"status": "finished", "metr')  # truncated
+    records = find_runs([sweep])
+    assert [r["seed"] for r in records] == [1]
+    errors = capsys.readouterr().err
+    assert f"skipped {sweep / '2_failed' / 'metrics.json'}: not the record of a finished" in errors
+    assert f"skipped {sweep / '3_cut' / 'metrics.json'}: not readable as JSON" in errors
+
+
+def study_record(folder: Path, model: str, data: str, k: int, seed: int, acc: float) -> None:
+    """A record as results/ holds it (`write_study_record`): settings instead of the config."""
+    record = {
+        "status": "finished",
+        "task": "locality",
+        "choices": {"experiment": "locality", "model": model, "data": data},
+        "settings": {"data": {"block_size": k}},
+        "seed": seed,
+        "num_parameters": 6442,
+        "fit_seconds": 1.0,
+        "metrics": {"test/acc": acc},
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{model}_{data}_k{k}_s{seed}-{seed}{k}.json").write_text(json.dumps(record))
+
+
+def test_study_records_group_by_block_size_and_draw_accuracy_against_k(tmp_path):
+    results = tmp_path / "results" / "locality"
+    for k, acc in ((1, 0.95), (4, 0.9), (28, 0.8)):
+        for seed in (1, 2):
+            study_record(results, "cnn_small", "mnist_block_local", k, seed, acc + seed / 100)
+            study_record(results, "fc_small", "mnist_block_local", k, seed, 0.85)
+    groups = group_runs(find_runs([tmp_path / "results"]))
+    cnn = [g for g in groups if g.model == "cnn_small"]
+    assert [(g.data, g.block_size, g.n) for g in cnn] == [
+        ("mnist_block_local k=1", 1, 2),
+        ("mnist_block_local k=4", 4, 2),
+        ("mnist_block_local k=28", 28, 2),
+    ]
+    fig = locality_figure(groups, "locality")
+    (ax,) = [a for a in fig.axes if a.get_title() == "mnist_block_local"]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert list(lines["cnn_small"].get_xdata()) == [1, 4, 28]
+    assert list(lines["cnn_small"].get_ydata()) == pytest.approx([96.5, 91.5, 81.5])
+
+
+def test_the_matrix_has_one_row_per_model_and_one_column_per_data_config(tmp_path):
+    sweep = tmp_path / "grid"
+    for i, data in enumerate(("mnist", "mnist_shifted", "mnist_permuted")):
+        write_run(sweep / f"{i}_mlp", "mlp", data, 1, 0.9 - i / 10)
+    table = matrix_table(group_runs(find_runs([sweep])), "permutation")
+    assert table.splitlines()[0] == (
+        "| permutation: test accuracy % | mnist | mnist_permuted | mnist_shifted |"
+    )
+    assert (
+        table.splitlines()[2] == "| mlp | 90.00 ± 0.00 (1) | 70.00 ± 0.00 (1) | 80.00 ± 0.00 (1) |"
+    )

@@ -13,6 +13,11 @@ Jobs are numbered on across recipes, so recipes sent into one folder (`hydra.swe
 command line) never share a job folder. Hydra finds it because it lives in the `hydra_plugins`
 namespace package, next to train.py (so it is importable when train.py runs);
 conf/hydra/sweeper/recipe.yaml selects it.
+
+With `skip_recorded=<folder>` (`make reproduce` passes results/), a job whose record is already
+in that folder (a finished run with the same resolved settings, `mlp_vs_cnn.record`) is skipped,
+so the same command continues a study where it stopped. Progress (runs done and left, with an
+estimate of the time left) is logged after each batch of `max_batch_size` jobs.
 """
 
 from __future__ import annotations
@@ -26,8 +31,11 @@ from typing import Any
 # Hydra ships its basic sweeper only as an internal class; extending it beats copying it.
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobStatus
 from hydra.types import RunMode
 from omegaconf import OmegaConf
+
+from mlp_vs_cnn.record import run_settings, settings_key
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +48,11 @@ class RecipeSweeper(BasicSweeper):
         max_batch_size: int | None = None,
         params: dict[str, str] | None = None,
         recipe_group: str = "experiment",
+        skip_recorded: str | None = None,
     ) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
         self.recipe_group = recipe_group
+        self.skip_recorded = skip_recorded
 
     def _parser(self) -> OverridesParser:
         return OverridesParser.create(config_loader=self.hydra_context.config_loader)
@@ -77,6 +87,13 @@ class RecipeSweeper(BasicSweeper):
         params = OmegaConf.select(cfg, "hydra.sweeper.params")
         return dict(params) if params else {}
 
+    def recorded(self, overrides: Sequence[str]) -> bool:
+        """Whether `skip_recorded` holds the record of the run these overrides make (the same
+        resolved settings: `mlp_vs_cnn.record.run_settings`)."""
+        cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        key = settings_key(run_settings(cfg))
+        return any(Path(self.skip_recorded).rglob(f"*-{key}.json"))
+
     def sweep(self, arguments: list[str]) -> Any:
         jobs = self.recipe_jobs(arguments)
         if jobs is None:
@@ -85,17 +102,30 @@ class RecipeSweeper(BasicSweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        if self.skip_recorded:
+            for recipe, recipe_jobs in jobs.items():
+                jobs[recipe] = [job for job in recipe_jobs if not self.recorded(job)]
+                done = len(recipe_jobs) - len(jobs[recipe])
+                log.info("Recipe %s: %d runs, %d recorded, %d to run", recipe, len(recipe_jobs),
+                         done, len(jobs[recipe]))  # fmt: skip
+        total = sum(map(len, jobs.values()))
         returns: list[Sequence[Any]] = []
-        first = 0
+        failed = []
+        first, started = 0, time.monotonic()
         for recipe, recipe_jobs in jobs.items():
+            if not recipe_jobs:
+                continue
             log.info("Recipe %s: %d jobs", recipe, len(recipe_jobs))
             for batch in self.split_overrides_to_chunks(recipe_jobs, self.max_batch_size):
-                tic = time.perf_counter()
                 self.validate_batch_is_legal(batch)
-                log.debug("Validated %d jobs in %.2f s", len(batch), time.perf_counter() - tic)
                 results = self.launcher.launch(batch, initial_job_idx=first)
-                for result in results:
-                    _ = result.return_value  # raises if the job failed
+                failed += [r for r in results if r.status == JobStatus.FAILED]
                 first += len(batch)
                 returns.append(results)
+                elapsed = time.monotonic() - started
+                left = elapsed / first * (total - first)
+                log.info("%d of %d runs done in %.0f min, about %.0f min left", first, total,
+                         elapsed / 60, left / 60)  # fmt: skip
+        if failed:
+            _ = failed[0].return_value  # raises the first failure, once every job has run
         return returns

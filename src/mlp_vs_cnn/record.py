@@ -3,8 +3,11 @@ TensorBoard's HPARAMS tab shows beside them."""
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import os
+import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,7 +15,7 @@ from typing import Any
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from rich.console import Console
 from rich.table import Table
 from torch.utils.tensorboard import SummaryWriter
@@ -74,6 +77,64 @@ def log_hparams(writer: SummaryWriter, hparams: Mapping[str, Any]) -> None:
         writer.file_writer.add_summary(summary)
 
 
+# What a run's result depends on (its resolved config, less where and on what it ran): two runs
+# with the same settings are the same run of a study, whatever their folders or machines.
+SETTING_GROUPS = ("model", "data", "optimizer", "scheduler", "trainer", "seed", "test")
+EXECUTION_KEYS = {
+    "data": ("data_dir", "download"),
+    "trainer": ("default_root_dir", "accelerator", "devices", "strategy", "num_nodes",
+                "enable_model_summary", "use_distributed_sampler", "log_every_n_steps"),
+}  # fmt: skip
+
+
+def run_settings(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved settings that decide a run's result (`SETTING_GROUPS`, and the shift
+    analysis's options when it runs), without paths and execution details."""
+    cfg = copy.deepcopy(cfg)
+    with read_write(cfg), open_dict(cfg):
+        cfg.paths.output_dir = ""  # resolvable without Hydra's runtime, and left out below
+    settings = {}
+    for key in SETTING_GROUPS:
+        value = cfg.get(key)
+        container = isinstance(value, DictConfig)
+        settings[key] = OmegaConf.to_container(value, resolve=True) if container else value
+    shift = OmegaConf.select(cfg, "callbacks.shift_robustness.measure")
+    if shift is not None:
+        settings["shift_robustness"] = OmegaConf.to_container(shift, resolve=True)
+    for group, keys in EXECUTION_KEYS.items():
+        for key in keys:
+            (settings.get(group) or {}).pop(key, None)
+    return settings
+
+
+def settings_key(settings: Mapping[str, Any]) -> str:
+    """A short digest of `run_settings`: the identity of a run in a study's records."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def code_version() -> str:
+    """The git commit of this checkout (with `-dirty` if it has changes), or "unknown"."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        done = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], cwd=root,
+                              capture_output=True, text=True, timeout=10)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return done.stdout.strip() if done.returncode == 0 else "unknown"
+
+
+def study_record_path(results_dir: str | Path, record: Mapping[str, Any]) -> Path:
+    """`<results_dir>/<task>/<model>_<data>[_k<block>]_s<seed>-<key>.json`."""
+    choices, settings = record["choices"], record["settings"]
+    block = settings["data"].get("block_size")
+    name = "_".join(
+        [choices.get("model", "?"), choices.get("data", "?")]
+        + ([f"k{block}"] if block is not None else [])
+        + [f"s{record['seed']}"]
+    )
+    return Path(results_dir) / record["task"] / f"{name}-{record['key']}.json"
+
+
 def run_config(cfg: DictConfig) -> dict[str, Any]:
     """The resolved run config as plain values, without Hydra's own section."""
     return OmegaConf.to_container(
@@ -117,6 +178,9 @@ def write_atomically(path: str | Path, text: str) -> Path:
     return path
 
 
+def write_json(path: str | Path, record: Mapping[str, Any]) -> Path:
+    return write_atomically(path, json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+
+
 def write_metrics(output_dir: str | Path, record: Mapping[str, Any]) -> Path:
-    text = json.dumps(record, indent=2, sort_keys=True, default=str) + "\n"
-    return write_atomically(Path(output_dir) / METRICS_FILE, text)
+    return write_json(Path(output_dir) / METRICS_FILE, record)

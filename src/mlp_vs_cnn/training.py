@@ -29,12 +29,17 @@ from mlp_vs_cnn.checkpoints import check_data, check_network, read_checkpoint
 from mlp_vs_cnn.data import ImageDataModule
 from mlp_vs_cnn.models import ImageClassifier
 from mlp_vs_cnn.record import (
+    code_version,
     config_choices,
     final_metrics,
     log_hparams,
     print_metrics_table,
     run_config,
     run_hparams,
+    run_settings,
+    settings_key,
+    study_record_path,
+    write_json,
     write_metrics,
 )
 from mlp_vs_cnn.run_folders import check_run_folder
@@ -195,7 +200,20 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         for callback in trainer.callbacks:  # analyses run after testing (e.g. shift robustness)
             record.update(getattr(callback, "run_record", {}))
         log.info("Metrics written to %s", write_metrics(cfg.paths.output_dir, record))
+        if cfg.get("results_dir"):
+            log.info("Study record written to %s", write_study_record(cfg, record))
     return metrics
+
+
+def write_study_record(cfg: DictConfig, record: dict[str, Any]) -> Path:
+    """A finished run's small record in `cfg.results_dir` (kept in the repository for a study):
+    its identity (the key of its resolved settings), the settings, results and code version."""
+    settings = run_settings(cfg)
+    study = {k: v for k, v in record.items() if k not in ("config", "best_checkpoint")}
+    study.update(
+        task=cfg.task_name, settings=settings, key=settings_key(settings), code=code_version()
+    )
+    return write_json(study_record_path(cfg.results_dir, study), study)
 
 
 def metric_for_sweeper(metrics: Mapping[str, float], name: str | None) -> float | None:
