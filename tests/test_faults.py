@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -12,7 +13,7 @@ import lightning as L
 import pytest
 import torch
 
-from mlp_vs_cnn.checkpoints import CheckpointError
+from mlp_vs_cnn.checkpoints import AtomicCheckpointIO, CheckpointError
 from mlp_vs_cnn.training import train
 from tests.conftest import ROOT
 
@@ -152,3 +153,50 @@ def test_failing_jobs_of_a_sweep_are_reported_and_the_others_finish(tmp_path, fi
         assert "Invalid learning rate: -1" in (job / "train.log").read_text()
     assert "training diverged" in (jobs[2] / "train.log").read_text()
     assert [(job / "metrics.json").exists() for job in jobs] == [False, False, False, True]
+
+
+def test_a_failed_checkpoint_save_keeps_the_previous_file_and_leaves_no_temporary_file(
+    tmp_path, monkeypatch
+):
+    other_filesystem = tmp_path / "tmpdir"  # where Lightning's own writer would stage the file
+    other_filesystem.mkdir()
+    monkeypatch.setenv("TMPDIR", str(other_filesystem))
+    path = tmp_path / "checkpoints" / "last.ckpt"
+    io = AtomicCheckpointIO()
+    io.save_checkpoint({"step": 1}, path)
+    before = path.read_bytes()
+
+    def disk_full(obj, f):
+        f.write(b"half a checkpoint")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        io.save_checkpoint({"step": 2}, path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["last.ckpt"]
+    assert not list(other_filesystem.iterdir())
+
+
+def test_a_temporary_file_left_by_a_killed_save_is_removed_by_the_next_save(tmp_path):
+    path = tmp_path / "last.ckpt"
+    (tmp_path / ".last.ckpt.k1ll3d.tmp").write_bytes(b"a save killed half way")
+    AtomicCheckpointIO().save_checkpoint({"step": 3}, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+    assert torch.load(path, weights_only=True) == {"step": 3}
+
+
+def test_a_truncated_last_checkpoint_is_named_and_the_newest_intact_one_offered(
+    compose_cfg, tmp_path
+):
+    run = f"hydra.runtime.output_dir={tmp_path / 'run'}"
+    train(compose_cfg(*SMALL_RUN, "trainer.max_epochs=1", run, "test=false"))
+    checkpoints = tmp_path / "run" / "checkpoints"
+    last = checkpoints / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:1000])  # as a crash in the middle of a copy leaves it
+    (tmp_path / "run" / "metrics.json").unlink()  # not finished: a resume is what is asked
+    with pytest.raises(CheckpointError) as refused:
+        train(compose_cfg(*SMALL_RUN, "ckpt_path=last", run))
+    message = str(refused.value)
+    assert f"{last} cannot be loaded safely" in message
+    assert f"The newest intact checkpoint there is {checkpoints / 'epoch_000.ckpt'}" in message

@@ -1,4 +1,5 @@
-"""Checkpoints of this project: read them safely, check them against a run, rebuild the classifier.
+"""Checkpoints of this project: write them atomically, read them safely, check them against a run,
+rebuild the classifier.
 
 A checkpoint is read with `weights_only=True` (tensors and plain values, never pickled code). It
 names its network (the classifier's `net` config) and its data config (the data module's
@@ -9,16 +10,52 @@ below compare with the run that wants to use it, for resuming (`train.py`) as fo
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from mlp_vs_cnn.data import ImageDataModule
 from mlp_vs_cnn.models.classifier import ImageClassifier
 
 ALLOWED_NET_PREFIX = "mlp_vs_cnn.models."
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, made atomic on local disks: the checkpoint goes to a
+    temporary file in the target's own folder, is flushed to disk, then renamed over the target.
+
+    Lightning's own writer (through fsspec) puts the temporary file in $TMPDIR and moves it: across
+    filesystems that is a copy which truncates the target first, so a killed or failed save
+    (a full disk) loses the previous checkpoint. Here the previous file stays intact until the
+    new one is complete, and a failed save leaves no temporary file (one left by a killed
+    process is removed by the next save). `conf/trainer/default.yaml` installs it.
+    """
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None or "://" in str(path):
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        prefix = f".{path.name}."
+        for stale in path.parent.glob(f"{prefix}*.tmp"):
+            stale.unlink(missing_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 class CheckpointError(ValueError):

@@ -25,7 +25,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from mlp_vs_cnn.callbacks import RunInterrupted
-from mlp_vs_cnn.checkpoints import check_data, check_network, read_checkpoint
+from mlp_vs_cnn.checkpoints import CheckpointError, check_data, check_network, read_checkpoint
 from mlp_vs_cnn.data import ImageDataModule
 from mlp_vs_cnn.models import ImageClassifier
 from mlp_vs_cnn.record import (
@@ -111,7 +111,10 @@ def resume_path(cfg: DictConfig, model, datamodule, trainer: L.Trainer) -> str |
             log.info("ckpt_path=last: no checkpoint in this run's folder yet, starting afresh.")
             return None
         ckpt_path = str(last)
-    checkpoint = read_checkpoint(ckpt_path)
+    try:
+        checkpoint = read_checkpoint(ckpt_path)
+    except CheckpointError as err:
+        raise CheckpointError(f"{err}{intact_alternative(Path(ckpt_path))}") from err
     check_network(checkpoint, model, ckpt_path)
     check_data(checkpoint, datamodule, ckpt_path)
     return ckpt_path
@@ -120,6 +123,19 @@ def resume_path(cfg: DictConfig, model, datamodule, trainer: L.Trainer) -> str |
 def figure_seconds(trainer: L.Trainer) -> float:
     """Time the callbacks have spent drawing figures and analyses so far."""
     return sum(getattr(callback, "seconds", 0.0) for callback in trainer.callbacks)
+
+
+def intact_alternative(broken: Path) -> str:
+    """A sentence naming the newest other checkpoint beside `broken` that loads, if any."""
+    others = sorted(broken.parent.glob("*.ckpt"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for other in others:
+        if other != broken:
+            try:
+                read_checkpoint(other)
+            except CheckpointError:
+                continue
+            return f" The newest intact checkpoint there is {other}: resume with ckpt_path={other}."
+    return " No other checkpoint there loads: drop ckpt_path to start afresh."
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
