@@ -10,21 +10,15 @@ evaluated on data of its dataset and image size; a permuted model gets back its 
 import hydra
 from omegaconf import DictConfig
 
-from mlp_vs_cnn.checkpoints import CheckpointError
-from mlp_vs_cnn.data import DataFilesError
+from mlp_vs_cnn.config import check_config, run
 from mlp_vs_cnn.evaluation import evaluate
-from mlp_vs_cnn.run_folders import register_resolvers
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
-    try:
-        evaluate(cfg)
-    except (CheckpointError, DataFilesError) as err:
-        # The message says what is wrong and what to do; a traceback would only hide it.
-        raise SystemExit(f"eval.py: {err}") from None
+    check_config(cfg)
+    evaluate(cfg)
 
 
 if __name__ == "__main__":
-    register_resolvers()
-    main()
+    run(main)  # a bad value, a checkpoint that does not fit, missing data: one line

@@ -55,6 +55,7 @@ from torchvision import transforms
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+import mlp_vs_cnn.config  # noqa: E402, F401  (registers the config schemas train.yaml names)
 from mlp_vs_cnn.data.transforms import random_offsets  # noqa: E402
 from mlp_vs_cnn.models import ImageClassifier  # noqa: E402
 from mlp_vs_cnn.training import build  # noqa: E402

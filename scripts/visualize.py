@@ -12,15 +12,15 @@ without `data=`, the checkpoint's own data config (and pixel permutation) is use
 import hydra
 from omegaconf import DictConfig
 
+from mlp_vs_cnn.config import check_config, run
 from mlp_vs_cnn.evaluation import visualize
-from mlp_vs_cnn.run_folders import register_resolvers
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="visualize")
 def main(cfg: DictConfig) -> None:
+    check_config(cfg)
     visualize(cfg)
 
 
 if __name__ == "__main__":
-    register_resolvers()
-    main()
+    run(main)  # a bad value, a checkpoint that does not fit, missing data: one line

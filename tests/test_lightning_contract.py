@@ -39,9 +39,9 @@ def test_fractional_limits_and_val_check_interval_validate_twice_per_epoch(compo
         *QUIET,
         "data.batch_size=10",  # 50 batches
         "trainer.max_epochs=2",
-        "+trainer.limit_train_batches=0.1",  # 5 batches
-        "+trainer.limit_val_batches=0.5",  # 2 of 4
-        "+trainer.val_check_interval=0.5",  # after batches 2 and 4
+        "trainer.limit_train_batches=0.1",  # 5 batches
+        "trainer.limit_val_batches=0.5",  # 2 of 4
+        "trainer.val_check_interval=0.5",  # after batches 2 and 4
         "logger=none",
     )
 
@@ -71,7 +71,7 @@ def test_integer_limit_and_log_every_n_steps_count_optimizer_steps(compose_cfg, 
     cfg = compose_cfg(
         *QUIET,
         "trainer.max_epochs=1",
-        "+trainer.limit_train_batches=7",
+        "trainer.limit_train_batches=7",
         "trainer.log_every_n_steps=2",
         "logger=csv",
     )
@@ -134,7 +134,7 @@ def test_the_plateau_scheduler_watches_the_metric_its_config_names(compose_cfg):
 
 def test_accumulated_gradients_step_the_optimizer_every_second_batch(compose_cfg):
     cfg = compose_cfg(
-        *QUIET, "trainer.max_epochs=1", "+trainer.accumulate_grad_batches=2", "logger=none"
+        *QUIET, "trainer.max_epochs=1", "trainer.accumulate_grad_batches=2", "logger=none"
     )
     _, trainer = fit(cfg)
     assert trainer.global_step == 5  # 10 batches, one optimizer step per 2
@@ -145,7 +145,7 @@ def test_gradient_clipping_under_bf16_mixed_precision_trains_on_cpu(compose_cfg)
         *QUIET,
         "trainer.max_epochs=1",
         "trainer.precision=bf16-mixed",
-        "+trainer.gradient_clip_val=0.5",
+        "trainer.gradient_clip_val=0.5",
         "logger=none",
     )
     model, trainer = fit(cfg)

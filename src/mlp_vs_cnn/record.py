@@ -31,7 +31,8 @@ def config_choices(cfg: DictConfig) -> dict[str, str]:
     if not HydraConfig.initialized():
         return {}
     choices = HydraConfig.get().runtime.choices
-    return {k: str(v) for k, v in choices.items() if not k.startswith("hydra") and v is not None}
+    internal = ("hydra", "schema/")  # Hydra's own groups and the config schemas
+    return {k: str(v) for k, v in choices.items() if not k.startswith(internal) and v is not None}
 
 
 def run_hparams(cfg: DictConfig, num_parameters: int) -> dict[str, Any]:

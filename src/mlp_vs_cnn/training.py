@@ -26,6 +26,7 @@ from omegaconf import DictConfig
 
 from mlp_vs_cnn.callbacks import RunInterrupted
 from mlp_vs_cnn.checkpoints import CheckpointError, check_data, check_network, read_checkpoint
+from mlp_vs_cnn.config import ConfigError
 from mlp_vs_cnn.data import ImageDataModule
 from mlp_vs_cnn.models import ImageClassifier
 from mlp_vs_cnn.record import (
@@ -68,7 +69,7 @@ def check_strategy_fits_sweep(trainer: L.Trainer) -> None:
     """Refuse `strategy=ddp` in a local sweep: its extra processes would each rerun the sweep."""
     in_sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     if in_sweep and isinstance(trainer.strategy.launcher, _SubprocessScriptLauncher):
-        raise ValueError(
+        raise ConfigError(
             "strategy=ddp starts each extra process by rerunning the command line, which under -m "
             "reruns the whole sweep. In a sweep use trainer.strategy=ddp_spawn, or "
             "hydra/launcher=slurm (SLURM starts one task per device), or one run per command."
@@ -81,7 +82,7 @@ def build(cfg: DictConfig) -> tuple[ImageDataModule, ImageClassifier, L.Trainer,
     model = ImageClassifier(
         net=cfg.model,
         num_classes=cfg.data.num_classes,
-        optimizer=instantiate(cfg.optimizer),
+        optimizer=instantiate(cfg.optimizer, _convert_="all"),
         lr_scheduler=instantiate(cfg.scheduler, _convert_="all") if cfg.get("scheduler") else None,
         channels_last=bool(cfg.get("channels_last")),
     )
@@ -236,5 +237,9 @@ def metric_for_sweeper(metrics: Mapping[str, float], name: str | None) -> float 
     if not name:
         return None
     if name not in metrics:
-        raise KeyError(f"optimized_metric={name!r} was not logged; logged: {sorted(metrics)}")
+        raise ConfigError(
+            f"optimized_metric={name}: the run logged no such metric (nothing was validated or "
+            f"tested? trainer.max_steps shorter than an epoch skips validation); it logged: "
+            f"{', '.join(sorted(metrics))}"
+        )
     return metrics[name]
