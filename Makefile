@@ -59,7 +59,7 @@ reproduce: install ## Run the study (RECIPES=a,b to choose; LAUNCHER=basic on a 
 	$(BIN)/python train.py -m 'experiment=glob([$(RECIPES)])' hydra/launcher=$(LAUNCHER) \
 		$(if $(filter parallel,$(LAUNCHER)),hydra.launcher.n_jobs=$(JOBS) num_threads=1,) \
 		hydra.sweeper.max_batch_size=$(JOBS) hydra.sweeper.skip_recorded=results \
-		results_dir=results callbacks.rich_progress_bar=null $(ARGS)
+		results_dir=results trainer.enable_progress_bar=false $(ARGS)
 	$(MAKE) report
 
 report: install ## Rebuild the study's tables and figures in docs/ from results/ alone (no training)

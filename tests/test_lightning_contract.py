@@ -4,13 +4,16 @@ precision, step checkpoints and the loggers' step axis behave as in any Lightnin
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
+from mlp_vs_cnn.record import HPARAM_METRICS
 from mlp_vs_cnn.training import build, train
 
 # The fixture's 500 training images in 10 batches of 50; 100 validation images in 4 batches of 25.
@@ -176,5 +179,32 @@ def test_every_tensorboard_scalar_sits_on_the_global_step_axis(compose_cfg):
     for tag in ("test/acc", "test/loss", "shift/consistency"):
         assert scalars[tag] == [final_step], tag
     assert scalars["val/acc"] == [9, 19]  # after each epoch's last step (0-based)
+    values = [e.value for tag in scalars for e in events.Scalars(tag)]
+    assert all(math.isfinite(v) for v in values)  # no NaN placeholders
     assert 0 <= metrics["shift/consistency"] <= 1
     assert (Path(cfg.paths.output_dir) / "figures" / "shift" / "heatmap.png").is_file()
+
+
+def test_hparams_shows_model_data_and_seed_at_once_beside_the_declared_metrics(compose_cfg):
+    cfg = compose_cfg(*QUIET, "trainer.max_epochs=1", "model=fc_small", "data=fashion_permuted")
+    train(cfg)
+    events = EventAccumulator(cfg.paths.output_dir)
+    events.Reload()
+    content = {
+        tag: HParamsPluginData.FromString(raw)
+        for tag, raw in events.PluginTagToContent("hparams").items()
+    }
+    experiment = content["_hparams_/experiment"].experiment
+    assert [m.name.tag for m in experiment.metric_infos] == list(HPARAM_METRICS)
+    shown = [h.name for h in experiment.hparam_infos if h.differs]
+    assert shown == ["model", "data", "seed", "lr", "num_parameters"]
+    session = content["_hparams_/session_start_info"].session_start_info.hparams
+    assert session["model"].string_value == "fc_small"
+    assert session["data"].string_value == "fashion_permuted"
+    assert session["seed"].number_value == 42
+    assert session["data.permutation_seed"].number_value == 0  # a number, never the string "none"
+    assert "data.canvas_size" not in session  # unset values are left out
+    # Each declared metric has its own scalars: validation after the epoch's last step (9),
+    # the test and the fit time at the final step.
+    steps = {metric: [e.step for e in events.Scalars(metric)] for metric in HPARAM_METRICS}
+    assert steps == {"test/acc": [10], "val/acc_best": [9], "test/loss": [10], "fit_seconds": [10]}

@@ -107,10 +107,10 @@ def test_a_multirun_from_the_command_line_writes_one_run_folder_per_job(fixture_
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     runs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
-    # <job>_<model>_<data>_<other overrides, short keys>_s<seed>: what ran, readable at once.
+    # <job>_<model>_<data>_s<seed>_<other overrides, short keys>: what ran, readable at once.
     assert [p.name for p in runs] == [
-        "0_mlp_mnist_val_size=100,debug=quick_s42",
-        "1_cnn_small_mnist_val_size=100,debug=quick_s42",
+        "0_mlp_mnist_s42_val_size=100,debug=quick",
+        "1_cnn_small_mnist_s42_val_size=100,debug=quick",
     ]
     for run, model in zip(runs, ["mlp", "cnn_small"], strict=True):
         record = json.loads((run / "metrics.json").read_text())

@@ -212,7 +212,7 @@ def test_a_run_is_described_by_its_network_size_data_and_variant(fixture_data_di
     mlp = small_classifier("MLP", image_size=28, hidden_sizes=[16])
     permuted = fixture_datamodule(fixture_data_dir, dataset="FashionMNIST", permutation_seed=7)
     assert describe_run(mlp.net, permuted) == (
-        "MLP (fc 16, 12,730 parameters) on Fashion-MNIST, permuted pixels (seed 7)"
+        "MLP (fc 16, 12,730 parameters) on Fashion-MNIST, permuted pixels (permutation seed 7)"
     )
     assert describe_run(None, fixture_datamodule(fixture_data_dir)) == "MNIST, original 28x28"
 

@@ -18,6 +18,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from rich.console import Console
 from rich.table import Table
+from tensorboard.plugins.hparams.api_pb2 import DataType
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
@@ -35,23 +37,47 @@ def config_choices(cfg: DictConfig) -> dict[str, str]:
     return {k: str(v) for k, v in choices.items() if not k.startswith(internal) and v is not None}
 
 
+# What TensorBoard's HPARAMS tab lists for every run, in this order and each of one type; the
+# first five are shown at once (the others are a tick away).
+HPARAM_TYPES: dict[str, type] = {
+    "model": str,
+    "data": str,
+    "seed": int,
+    "lr": float,
+    "num_parameters": int,
+    "optimizer": str,
+    "batch_size": int,
+    "max_epochs": int,
+    "limit_train_samples": int,
+    "limit_eval_samples": int,
+    "weight_decay": float,
+    "scheduler": str,
+    "experiment": str,
+    "data.canvas_size": int,
+    "data.train_placement": str,
+    "data.eval_placement": str,
+    "data.permutation_seed": int,
+    "data.permutation_scope": str,
+    "data.block_size": int,
+}
+HPARAMS_SHOWN = ("model", "data", "seed", "lr", "num_parameters")
+
+
 def run_hparams(cfg: DictConfig, num_parameters: int) -> dict[str, Any]:
-    """What TensorBoard's HPARAMS tab lists for a run, most telling first; None = not set."""
+    """The values of `HPARAM_TYPES` for a run; None = not set (e.g. no canvas)."""
     choices = config_choices(cfg)
     data = cfg.data
-    shifted, permuted = (
-        data.get("canvas_size") is not None,
-        data.get("permutation_seed") is not None,
-    )
+    shifted = data.get("canvas_size") is not None
+    permuted = data.get("permutation_seed") is not None
     return {
         "model": choices.get("model"),
         "data": choices.get("data"),
         "seed": cfg.seed,
-        "optimizer": cfg.optimizer._target_.rsplit(".", 1)[-1],
         "lr": cfg.optimizer.lr,
+        "num_parameters": num_parameters,
+        "optimizer": cfg.optimizer._target_.rsplit(".", 1)[-1],
         "batch_size": data.batch_size,
         "max_epochs": cfg.trainer.max_epochs,
-        "num_parameters": num_parameters,
         "limit_train_samples": data.get("limit_train_samples"),
         "limit_eval_samples": data.get("limit_eval_samples"),
         "weight_decay": cfg.optimizer.get("weight_decay"),
@@ -71,9 +97,21 @@ def log_hparams(writer: SummaryWriter, hparams: Mapping[str, Any]) -> None:
 
     Lightning's `log_hyperparams(params, metrics)` declares metrics by writing a placeholder
     scalar of each at step 0; this writes the declaration alone, and the metrics' own scalars
-    fill the table as the run logs them. Unset (None) values are left out.
+    fill the table as the run logs them. TensorBoard takes the list of columns from the first
+    run it reads, so every run declares the same one, `HPARAM_TYPES` (unset values left out),
+    with `HPARAMS_SHOWN` marked as the ones that differ: those are shown without a tick.
     """
-    experiment, start, end = hparams_summaries(dict(hparams), dict.fromkeys(HPARAM_METRICS, 0.0))
+    values = {k: v for k, v in hparams.items() if v is not None}
+    experiment, start, end = hparams_summaries(values, dict.fromkeys(HPARAM_METRICS, 0.0))
+    metadata = experiment.value[0].metadata.plugin_data
+    content = HParamsPluginData.FromString(metadata.content)
+    del content.experiment.hparam_infos[:]
+    for name, kind in HPARAM_TYPES.items():
+        data_type = "DATA_TYPE_STRING" if kind is str else "DATA_TYPE_FLOAT64"
+        content.experiment.hparam_infos.add(
+            name=name, type=DataType.Value(data_type), differs=name in HPARAMS_SHOWN
+        )
+    metadata.content = content.SerializeToString()
     for summary in (experiment, start, end):
         writer.file_writer.add_summary(summary)
 

@@ -2,8 +2,8 @@
 
 Two OmegaConf resolvers, used by `conf/hydra/default.yaml`:
 
-    ${job_name:model,data,overrides,seed}  lenet5_mnist_permuted_max_epochs=2_s1: model, data,
-                                           the other overrides (short keys), then the seed
+    ${job_name:model,data,overrides,seed}  lenet5_mnist_permuted_s1_max_epochs=2: model, data,
+                                           seed, then the other overrides (short keys)
     ${run_folder:path,ckpt_path}           `path`, or `path-2`, `path-3`, ... if it exists: the
                                            folder is made here (os.mkdir is atomic), so two runs
                                            started in the same second get two folders; with
@@ -29,13 +29,14 @@ _claimed: dict[str, str] = {}  # folders this process claimed, by the path asked
 
 
 def job_name(model: str, data: str, overrides: str | None, seed) -> str:
-    """`<model>_<data>[_<overrides>]_s<seed>`, with each override key shortened to its last part
-    (`trainer.max_epochs=2` -> `max_epochs=2`)."""
+    """`<model>_<data>_s<seed>[_<overrides>]`, with each override key shortened to its last part
+    (`trainer.max_epochs=2` -> `max_epochs=2`): what tells runs apart comes first, where a list
+    that cuts long names still shows it."""
     short = ",".join(item.rsplit(".", 1)[-1] for item in (overrides or "").split(",") if item)
     if len(short) > MAX_OVERRIDES_LENGTH:
         digest = hashlib.sha1(short.encode()).hexdigest()[:8]
         short = f"{short[: MAX_OVERRIDES_LENGTH - 9]}~{digest}"
-    return "_".join(str(part) for part in (model, data, short, f"s{seed}") if part)
+    return "_".join(str(part) for part in (model, data, f"s{seed}", short) if part)
 
 
 def claim_folder(path: str | Path, ckpt_path: str | None = None) -> str:

@@ -67,8 +67,8 @@ def describe_model(model: nn.Module) -> str:
 
 
 def describe_data(datamodule) -> str:
-    """E.g. "MNIST, permuted pixels (seed 0)" or "Fashion-MNIST shifted on a 56x56 canvas
-    (trained centred, tested at random positions)", from an `ImageDataModule`."""
+    """E.g. "MNIST, permuted pixels (permutation seed 0)" or "Fashion-MNIST shifted on a 56x56
+    canvas (trained centred, tested at random positions)", from an `ImageDataModule`."""
     hp = datamodule.hparams
     name = {"FashionMNIST": "Fashion-MNIST"}.get(datamodule.dataset, datamodule.dataset)
     variants = []
@@ -78,14 +78,15 @@ def describe_data(datamodule) -> str:
         placement = train if train == test else f"trained {train}, tested {test}"
         variants.append(f"shifted on a {hp.canvas_size}x{hp.canvas_size} canvas ({placement})")
     if hp.get("permutation_seed") is not None:
-        variants.append(f"permuted pixels (seed {hp.permutation_seed})")
+        variants.append(f"permuted pixels (permutation seed {hp.permutation_seed})")
     return f"{name}, " + (" and ".join(variants) if variants else "original 28x28")
 
 
 def describe_run(model: nn.Module | None = None, datamodule=None) -> str:
     """The run as a figure states it: "<model> on <data>", either part left out when not given.
 
-    E.g. "ConvNet (conv 20-50, fc 500, 431,080 parameters) on MNIST, permuted pixels (seed 0)".
+    E.g. "ConvNet (conv 20-50, fc 500, 431,080 parameters) on MNIST, permuted pixels
+    (permutation seed 0)".
     Figure functions use it unless the caller passes its own `context` (such as the Hydra
     choices, "lenet5 on mnist_permuted", which the functions cannot know).
     """
