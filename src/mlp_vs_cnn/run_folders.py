@@ -33,6 +33,7 @@ def job_name(model: str, data: str, overrides: str | None, seed) -> str:
     (`trainer.max_epochs=2` -> `max_epochs=2`): what tells runs apart comes first, where a list
     that cuts long names still shows it."""
     short = ",".join(item.rsplit(".", 1)[-1] for item in (overrides or "").split(",") if item)
+    short = short.replace(os.sep, "%")  # a path in a value must not nest the folder
     if len(short) > MAX_OVERRIDES_LENGTH:
         digest = hashlib.sha1(short.encode()).hexdigest()[:8]
         short = f"{short[: MAX_OVERRIDES_LENGTH - 9]}~{digest}"
