@@ -208,3 +208,10 @@ def test_hparams_shows_model_data_and_seed_at_once_beside_the_declared_metrics(c
     # the test and the fit time at the final step.
     steps = {metric: [e.step for e in events.Scalars(metric)] for metric in HPARAM_METRICS}
     assert steps == {"test/acc": [10], "val/acc_best": [9], "test/loss": [10], "fit_seconds": [10]}
+
+
+def test_enable_progress_bar_false_turns_the_configured_progress_bar_off(compose_cfg):
+    cfg = compose_cfg("trainer.enable_progress_bar=false", "trainer.max_epochs=1", "logger=none",
+                      *[o for o in QUIET if "rich_progress_bar" not in o])  # fmt: skip
+    _, trainer = fit(cfg)
+    assert trainer.progress_bar_callback is None and trainer.global_step == 10
