@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import inspect
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ from typing import Any
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
+from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from rich.console import Console
 from rich.table import Table
@@ -122,7 +124,8 @@ SETTING_GROUPS = ("model", "data", "optimizer", "scheduler", "trainer", "seed", 
 EXECUTION_KEYS = {
     "data": ("data_dir", "download"),
     "trainer": ("default_root_dir", "accelerator", "devices", "strategy", "num_nodes",
-                "enable_model_summary", "use_distributed_sampler", "log_every_n_steps"),
+                "enable_model_summary", "enable_progress_bar", "use_distributed_sampler",
+                "log_every_n_steps", "plugins"),
 }  # fmt: skip
 
 
@@ -143,7 +146,34 @@ def run_settings(cfg: DictConfig) -> dict[str, Any]:
     for group, keys in EXECUTION_KEYS.items():
         for key in keys:
             (settings.get(group) or {}).pop(key, None)
-    return settings
+    return without_defaults(settings)
+
+
+def without_defaults(node: Any) -> Any:
+    """`node` without the arguments of each `_target_` that equal its signature's defaults, so
+    that a config listing a default and one leaving it out describe the same run."""
+    if isinstance(node, list):
+        return [without_defaults(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: without_defaults(value) for key, value in node.items()}
+    try:
+        parameters = inspect.signature(get_object(node["_target_"])).parameters
+    except (KeyError, ImportError, ValueError, TypeError):
+        return node
+    return {
+        key: value
+        for key, value in node.items()
+        if key not in parameters or parameters[key].default is inspect.Parameter.empty
+        or not _same(parameters[key].default, value)
+    }  # fmt: skip
+
+
+def _same(default: Any, value: Any) -> bool:
+    try:
+        return bool(default == value) and type(default) is not object
+    except Exception:  # an argument whose default cannot be compared (a tensor)
+        return False
 
 
 def settings_key(settings: Mapping[str, Any]) -> str:
