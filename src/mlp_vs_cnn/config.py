@@ -599,7 +599,8 @@ def job_summary(job_dir: Path, hydra_subdir: str | None, common: set[str]) -> di
     named by its number and the overrides of its own (those of every job, `common`, left out)."""
     overrides_file = job_dir / str(hydra_subdir) / "overrides.yaml"
     given = OmegaConf.load(overrides_file) if hydra_subdir and overrides_file.is_file() else []
-    own = [o for o in given if o not in common]
+    shown = ("model", "data", "seed")  # columns of their own
+    own = [o for o in given if o not in common and o.split("=", 1)[0].lstrip("+~") not in shown]
     number = re.match(r"\d*", job_dir.name).group()
     job = " ".join([number or job_dir.name, *own])
     row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS, "") | {"job": job, "error": ""}
@@ -629,7 +630,9 @@ def print_summary(title: str, rows: list[dict[str, Any]]) -> None:
         table.add_column(column, justify="left" if column in ("job", "model", "data") else "right")
     for row in rows:
         table.add_row(*(_shown(c, row[c]) for c in SUMMARY_COLUMNS))
-    Console().print(table)
+    console = Console()
+    console.width = max(console.width, 120)  # a log file is no 80-column terminal
+    console.print(table)
 
 
 def write_summary(sweep_dir: Path, rows: Iterable[dict[str, Any]]) -> None:
