@@ -340,7 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     groups = group_runs(records)
     table = markdown_table(groups)
     for recipe in dict.fromkeys(g.recipe for g in groups):
-        if len({g.data for g in groups if g.recipe == recipe}) > 2:
+        recipe_groups = [g for g in groups if g.recipe == recipe]
+        blocks = any(g.block_size is not None for g in recipe_groups)  # a figure shows those
+        if len({g.data for g in recipe_groups}) > 2 and not blocks:
             table += "\n\n" + matrix_table(groups, recipe)
     print(table)
     if args.markdown:
