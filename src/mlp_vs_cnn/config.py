@@ -600,7 +600,11 @@ def job_summary(job_dir: Path, hydra_subdir: str | None, common: set[str]) -> di
     overrides_file = job_dir / str(hydra_subdir) / "overrides.yaml"
     given = OmegaConf.load(overrides_file) if hydra_subdir and overrides_file.is_file() else []
     shown = ("model", "data", "seed")  # columns of their own
-    own = [o for o in given if o not in common and o.split("=", 1)[0].lstrip("+~") not in shown]
+    common = {o.lower() for o in common}  # Hydra records `false` as `False` in a job's overrides
+    own = [
+        o for o in given
+        if o.lower() not in common and o.split("=", 1)[0].lstrip("+~") not in shown
+    ]  # fmt: skip
     number = re.match(r"\d*", job_dir.name).group()
     job = " ".join([number or job_dir.name, *own])
     row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS, "") | {"job": job, "error": ""}
