@@ -62,7 +62,12 @@ BAD_TRAIN_CONFIGS = [
     ("data.std=0", "data.std=0.0: must be a finite number > 0"),
     ("data.std=nan", "data.std=nan: must be a finite number > 0"),
     ("data.dataset=KMNIST", "data.dataset must be one of ('MNIST', 'FashionMNIST'), got 'KMNIST'"),
-    ("data=mnist_shifted data.canvas_size=20", "data.canvas_size must be at least 28, got 20"),
+    ("data=mnist_shifted data.canvas_size=20", "data.canvas_size must be larger than 28 (a can"),
+    ("data=mnist_shifted data.canvas_size=28", "data.canvas_size must be larger than 28 (a can"),
+    ("data=mnist_block_local data.block_size=5", "data.block_size"),
+    ("data=mnist_block_shuffle data.permutation_seed=null", "data.permutation_seed"),
+    ("data.permutation_scope=rows", "data.permutation_scope"),
+    ("data=mnist_block_local data.canvas_size=56 data.image_size=56", "canvas"),
     ("data.canvas_size=56", "data.image_size is 28 but the images will be 56x56"),
     ("data=fashion_shifted data.train_placement=left", "data.train_placement must be 'random' or"),
     (

@@ -192,7 +192,8 @@ def test_center_placement_puts_every_image_in_the_middle(make_datamodule):
     [
         (dict(canvas_size=56), "set data.image_size=56"),
         (dict(image_size=56), "set data.image_size=28"),
-        (dict(canvas_size=20, image_size=20), "canvas_size must be at least 28"),
+        (dict(canvas_size=20, image_size=20), "canvas_size must be larger than 28"),
+        (dict(canvas_size=28, image_size=28), "canvas_size must be larger than 28"),
         (dict(train_placement="left"), "train_placement must be 'random' or 'center'"),
         (dict(eval_placement="centre"), "eval_placement must be 'random' or 'center'"),
         (dict(dataset="CIFAR10"), "data.dataset must be one of"),

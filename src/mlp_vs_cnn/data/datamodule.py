@@ -146,8 +146,11 @@ class ImageDataModule(L.LightningDataModule):
         for name, value in placements.items():
             if value not in ("random", "center"):
                 raise ValueError(f"data.{name} must be 'random' or 'center', got {value!r}")
-        if canvas_size is not None and canvas_size < SOURCE_SIZE:
-            raise ValueError(f"data.canvas_size must be at least {SOURCE_SIZE}, got {canvas_size}")
+        if canvas_size is not None and canvas_size <= SOURCE_SIZE:
+            raise ValueError(
+                f"data.canvas_size must be larger than {SOURCE_SIZE} (a canvas the size of the "
+                f"image cannot shift it), got {canvas_size}; null for unshifted images"
+            )
         expected_size = canvas_size or SOURCE_SIZE
         if image_size != expected_size:
             raise ValueError(
