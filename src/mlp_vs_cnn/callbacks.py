@@ -9,8 +9,13 @@ over as a `_partial_: true` mapping (`draw:` or `measure:`) with its settings.
     Figures              at train start/end,      figures/<tag>.png and TensorBoard IMAGES
                          or test end
     ShiftRobustness      at test end (canvas)     figures/shift/*.png, shift/* metrics
+    CheckConfig          before a run or sweep    a bad config value stops it in one line
+    ReportJobs           after each job, sweep    one-line errors, the sweep's summary table
     RunFolderGuard       before a single run      refuses to write into another run's folder
     OptunaStorageFolder  before an Optuna sweep   the folder of its SQLite file
+
+CheckConfig and ReportJobs are defined with the config checks they report (`mlp_vs_cnn.config`)
+and named here, so that conf/ finds every callback in this module.
 """
 
 from __future__ import annotations
@@ -36,9 +41,20 @@ from omegaconf import DictConfig
 
 from mlp_vs_cnn.analysis.shift import ShiftRobustness as ShiftResult
 from mlp_vs_cnn.analysis.shift import distance_figure, heatmap_figure
+from mlp_vs_cnn.config import CheckConfig, ReportJobs
 from mlp_vs_cnn.run_folders import RunFolderError, check_run_folder
 from mlp_vs_cnn.visualize.figures import FigureWriter, describe_run
 
+__all__ = [
+    "CheckConfig",
+    "Figures",
+    "InterruptCheckpoint",
+    "OptunaStorageFolder",
+    "ReportJobs",
+    "RunFolderGuard",
+    "RunInterrupted",
+    "ShiftRobustness",
+]
 log = logging.getLogger(__name__)
 
 Draw = Callable[[L.LightningModule, Any], dict[str, Figure]]

@@ -50,6 +50,8 @@ from typing import Any, Literal, Union
 import lightning as L
 import torch
 from hydra import compose
+
+# Hydra has no public way to expand a sweep's overrides into its jobs; its basic sweeper's does.
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
@@ -537,7 +539,8 @@ class ReportJobs(Callback):
         if job_return.status != JobStatus.FAILED:
             (job_dir / ERROR_FILE).unlink(missing_ok=True)  # from an earlier try of this job
             return
-        error = job_return._return_value  # `return_value` would raise it
+        # JobReturn offers the error only by raising it from `return_value`; read it without.
+        error = job_return._return_value
         sweep = config.hydra.mode == RunMode.MULTIRUN
         line = describe(error)
         write_atomically(job_dir / ERROR_FILE, line + "\n")
