@@ -200,3 +200,32 @@ def test_a_truncated_last_checkpoint_is_named_and_the_newest_intact_one_offered(
     message = str(refused.value)
     assert f"{last} cannot be loaded safely" in message
     assert f"The newest intact checkpoint there is {checkpoints / 'epoch_000.ckpt'}" in message
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB tmpfs: a real full disk. Needs the right to mount (root); skipped without it."""
+    mount_point = tmp_path / "small_disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip() or mounted.returncode}")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_a_save_on_a_full_disk_keeps_the_previous_checkpoint_and_no_temporary_file(small_disk):
+    path = small_disk / "checkpoints" / "last.ckpt"
+    io = AtomicCheckpointIO()
+    io.save_checkpoint({"weights": torch.zeros(1000)}, path)  # 4 kB: fits
+    before = path.read_bytes()
+    with pytest.raises((OSError, RuntimeError)) as full:  # torch.save wraps the OSError
+        io.save_checkpoint({"weights": torch.zeros(1_000_000)}, path)  # 4 MB: does not
+    causes = [full.value, full.value.__cause__, full.value.__context__]
+    assert any(getattr(c, "errno", None) == errno.ENOSPC for c in causes)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["last.ckpt"]
