@@ -336,15 +336,15 @@ def test_the_end_of_a_sweep_lists_its_failed_jobs_and_writes_a_summary_of_all(tm
     with open(sweep_dir / "summary.csv") as f:
         rows = list(csv.DictReader(f))
     assert [(r["job"], r["model"], r["test/acc"], r["error"]) for r in rows] == [
-        ("0 model=mlp", "mlp", "0.9712", ""),
-        ("1 model=lenet5", "", "", "optimizer.lr=-1: bad"),
+        ("0", "mlp", "0.9712", ""),  # a finished job's model has its own column
+        ("1 model=lenet5", "", "", "optimizer.lr=-1: bad"),  # a failed job says what it was
     ]
     assert list(rows[0]) == [
         "job", "model", "data", "seed", "test/acc", "val/acc_best", "num_parameters",
         "fit_seconds", "error",
     ]  # fmt: skip
     markdown = (sweep_dir / "summary.md").read_text().splitlines()
-    assert markdown[2] == "| 0 model=mlp | mlp | mnist | 1 | 97.12% | 97.50% | 40,785 | 12.5 |  |"
+    assert markdown[2] == "| 0 | mlp | mnist | 1 | 97.12% | 97.50% | 40,785 | 12.5 |  |"
     assert not list(sweep_dir.glob(".summary*"))  # no temporary file left
 
 

@@ -602,19 +602,18 @@ def job_summary(job_dir: Path, hydra_subdir: str | None, common: set[str]) -> di
     named by its number and the overrides of its own (those of every job, `common`, left out)."""
     overrides_file = job_dir / str(hydra_subdir) / "overrides.yaml"
     given = OmegaConf.load(overrides_file) if hydra_subdir and overrides_file.is_file() else []
-    shown = ("model", "data", "seed")  # columns of their own
     common = {o.lower() for o in common}  # Hydra records `false` as `False` in a job's overrides
-    own = [
-        o for o in given
-        if o.lower() not in common and o.split("=", 1)[0].lstrip("+~") not in shown
-    ]  # fmt: skip
-    number = re.match(r"\d*", job_dir.name).group()
-    job = " ".join([number or job_dir.name, *own])
-    row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS, "") | {"job": job, "error": ""}
+    own = [o for o in given if o.lower() not in common]
+    number = re.match(r"\d*", job_dir.name).group() or job_dir.name
+    row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS, "") | {"error": ""}
     if (job_dir / ERROR_FILE).is_file():
-        return row | {"error": (job_dir / ERROR_FILE).read_text().strip()}
+        error = (job_dir / ERROR_FILE).read_text().strip()
+        return row | {"job": " ".join([number, *own]), "error": error}
     if not (job_dir / METRICS_FILE).is_file():
-        return row | {"error": f"no {METRICS_FILE} (the job did not finish)"}
+        error = f"no {METRICS_FILE} (the job did not finish)"
+        return row | {"job": " ".join([number, *own]), "error": error}
+    shown = ("model", "data", "seed")  # a finished job's columns of their own
+    row["job"] = " ".join([number, *(o for o in own if o.split("=")[0].lstrip("+~") not in shown)])
     record = json.loads((job_dir / METRICS_FILE).read_text())
     choices, metrics = record.get("choices", {}), record.get("metrics", {})
     row.update({k: choices[k] for k in ("model", "data") if k in choices})
