@@ -98,22 +98,28 @@ def test_slurm_preset_asks_for_one_task_per_gpu(compose_cfg):
 
 
 class HoldSecondTrial(L.Callback):
-    """Marks in `folder` when the second trial of a search starts training, then waits to be
-    interrupted: the test sends Ctrl+C at a state it can see, not at a moment it guesses."""
+    """Marks in `folder` when the second trial of a search has trained a batch, then waits until
+    Ctrl+C has asked the run to stop (which it then does at the end of the next batch): the test
+    sends Ctrl+C at a state it can see, not at a moment it guesses."""
 
     def __init__(self, folder: str) -> None:
         self.folder = Path(folder)
+        self.held = False
 
-    def on_train_start(self, trainer, pl_module) -> None:
+    def on_train_batch_end(self, trainer, *args) -> None:
         first = self.folder / "first_trial_started"
         if not first.exists():
             first.touch()
+            self.held = True  # nothing to hold in the first trial
+        if self.held:
             return
+        self.held = True
         (self.folder / "second_trial_waiting").touch()
         deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
+        while not any(getattr(c, "stop_requested", False) for c in trainer.callbacks):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the second trial was never interrupted")
             time.sleep(0.05)
-        raise RuntimeError("the second trial was never interrupted")
 
 
 @pytest.mark.slow
