@@ -10,8 +10,6 @@ below compare with the run that wants to use it, for resuming (`train.py`) as fo
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from mlp_vs_cnn.data import ImageDataModule
 from mlp_vs_cnn.models.classifier import ImageClassifier
+from mlp_vs_cnn.record import write_atomically
 
 ALLOWED_NET_PREFIX = "mlp_vs_cnn.models."
 
@@ -41,21 +40,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     ) -> None:
         if storage_options is not None or "://" in str(path):
             return super().save_checkpoint(checkpoint, path, storage_options)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        prefix = f".{path.name}."
-        for stale in path.parent.glob(f"{prefix}*.tmp"):
-            stale.unlink(missing_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(path, lambda f: torch.save(checkpoint, f))
 
 
 class CheckpointError(ValueError):

@@ -10,9 +10,9 @@ import json
 import os
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
@@ -227,17 +227,26 @@ def print_metrics_table(title: str, metrics: Mapping[str, float]) -> None:
     Console().print(table)
 
 
-def write_atomically(path: str | Path, text: str) -> Path:
-    """Write `text` to `path` so that a reader sees the old file or the new one, never a part.
+def write_atomically(path: str | Path, content: str | Callable[[BinaryIO], Any]) -> Path:
+    """Write `content` (text, or a function that writes bytes into an open file) to `path` so
+    that a reader sees the old file or the new one, never a part.
 
-    The temporary file lives in the same folder (a rename across filesystems is a copy).
+    The temporary file lives in the same folder (a rename across filesystems is a copy), is
+    flushed to disk, then renamed over `path`; a failed write removes it, and one left by a
+    killed process is removed by the next write.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    prefix = f".{path.name}."
+    for stale in path.parent.glob(f"{prefix}*.tmp"):
+        stale.unlink(missing_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            if callable(content):
+                content(f)
+            else:
+                f.write(content.encode())
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
