@@ -56,12 +56,17 @@ def instantiate_all(section: DictConfig | None) -> list[Any]:
     return [instantiate(c, _convert_="all") for c in section.values() if c and "_target_" in c]
 
 
+def _no_advertisement(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("💡 Tip")
+
+
 def quiet_known_noise() -> None:
     """Silence, where they come from, messages that tell a user of this project nothing: an
     advertisement, a deprecation inside Lightning, the warning that a tiny run has fewer batches
     than the logging interval."""
     lightning_info = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    lightning_info.addFilter(lambda record: not record.getMessage().startswith("💡 Tip"))
+    if _no_advertisement not in lightning_info.filters:  # once, however many runs a process has
+        lightning_info.addFilter(_no_advertisement)
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
 
