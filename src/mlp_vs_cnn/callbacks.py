@@ -141,8 +141,9 @@ class Figures(L.Callback):
         started = time.perf_counter()
         figures = self.draw(pl_module, trainer.datamodule)
         FigureWriter.for_trainer(trainer, self.figure_dir, self.formats).write(figures)
-        self.seconds += time.perf_counter() - started
-        log.info("Figures %s in %.2f s", ", ".join(figures), time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        self.seconds += elapsed
+        log.info("Figures %s in %.2f s", ", ".join(figures), elapsed)
 
     def on_train_start(self, trainer, pl_module):
         self._log(trainer, pl_module, "train_start")
