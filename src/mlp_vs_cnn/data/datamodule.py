@@ -7,6 +7,7 @@ on its device, so on a GPU it runs there.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 from pathlib import Path
@@ -27,6 +28,32 @@ from mlp_vs_cnn.data.transforms import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def _in_process_group() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
+def _destroy_process_group() -> None:
+    if _in_process_group():
+        torch.distributed.destroy_process_group()
+
+
+_exit_cleanup_registered = False
+
+
+def _destroy_process_group_at_exit() -> None:
+    """Destroy this process's process group before the interpreter shuts down.
+
+    Lightning does this only for NCCL. A gloo group (DDP on CPUs, `trainer=ddp_sim`) left to
+    interpreter shutdown can abort a worker ("terminate called without an active exception").
+    Registered once per process, from the first `setup` after the group exists.
+    """
+    global _exit_cleanup_registered
+    if _in_process_group() and not _exit_cleanup_registered:
+        atexit.register(_destroy_process_group)
+        _exit_cleanup_registered = True
+
 
 Placement = Literal["random", "center"]
 PermutationScope = Literal["image", "within_blocks", "blocks"]
@@ -181,6 +208,7 @@ class ImageDataModule(L.LightningDataModule):
         return self.transform.permutation
 
     def setup(self, stage: str | None = None) -> None:
+        _destroy_process_group_at_exit()
         if self.splits:
             return
         hp = self.hparams
