@@ -12,13 +12,15 @@ training time; and a model x data matrix for recipes over more than two data con
 to `--markdown`, and draws into `--out`: `accuracy_<recipe>.png` (bars from zero by model, one
 per data config, error bars = std over seeds, chance as a dashed line), `shift_<recipe>.png`
 (accuracy against the distance of the shift, mean ± std over seeds; runs on a canvas only) and
-`locality_<recipe>.png` (accuracy against the block size k; block variants only), as PNG at
+`locality_<recipe>.png` (accuracy against the block size k; block variants only) and
+`matrix_<recipe>.png` (the model x data matrix as a heat map, where there is one), as PNG at
 `--dpi` and/or PDF (`--format`). Exits with status 1 and says so when no finished run is found.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -26,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from mlp_vs_cnn.analysis.shift import ShiftRobustness, distance_figure
@@ -43,11 +46,23 @@ from mlp_vs_cnn.visualize.figures import (
 
 DATA_ORDER = [
     "mnist",
-    "mnist_permuted",
     "mnist_shifted",
+    "mnist_permuted",
     "fashion",
-    "fashion_permuted",
     "fashion_shifted",
+    "fashion_permuted",
+]
+# Fully connected nets first, then conv nets (the parameter-matched pair side by side); a model
+# not listed comes after these, in name order.
+MODEL_ORDER = [
+    "mlp",
+    "two_fc",
+    "fc_small",
+    "cnn_small",
+    "lenet5",
+    "lenet5_aa",
+    "two_conv_two_fc",
+    "cnn_gap",
 ]
 CHANCE = 0.1  # accuracy of guessing: every data config has 10 classes
 
@@ -133,10 +148,12 @@ def group_runs(records: list[dict]) -> list[Group]:
             if shift.get("local_radius") is not None:
                 group.local_radii.add(shift["local_radius"])
     data_rank = {d: i for i, d in enumerate(DATA_ORDER)}
+    model_rank = {m: i for i, m in enumerate(MODEL_ORDER)}
 
     def order(g: Group):
         family = g.data.split(" ")[0]
-        return (g.recipe, g.model, data_rank.get(family, 99), family, g.block_size or 0)
+        model = (model_rank.get(g.model, len(MODEL_ORDER)), g.model)
+        return (g.recipe, model, data_rank.get(family, 99), family, g.block_size or 0)
 
     return sorted(groups.values(), key=order)
 
@@ -180,6 +197,55 @@ def matrix_table(groups: list[Group], recipe: str) -> str:
         row = [_pm(cell[model, d].test_acc) if (model, d) in cell else "" for d in datas]
         lines.append(f"| {model} | " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def is_matrix(groups: list[Group], recipe: str) -> bool:
+    """A recipe over more than two data configs (block variants aside) gets the model x data
+    matrix: as a table and as a figure."""
+    groups = [g for g in groups if g.recipe == recipe]
+    blocks = any(g.block_size is not None for g in groups)  # the locality figure shows those
+    return len({g.data for g in groups}) > 2 and not blocks
+
+
+def matrix_figure(groups: list[Group], recipe: str) -> Figure:
+    """The matrix of `matrix_table` as a heat map: models (rows) by data configs (columns), each
+    cell its mean test accuracy ± std over seeds, the colour scale from chance to 100 %."""
+    groups = [g for g in groups if g.recipe == recipe]
+    datas = sorted({g.data for g in groups}, key=lambda d: (DATA_ORDER + [d]).index(d))
+    models = list(dict.fromkeys(g.model for g in groups))
+    cell = {(g.model, g.data): g for g in groups}
+    means = np.full((len(models), len(datas)), np.nan)
+    for (i, model), (j, data) in itertools.product(enumerate(models), enumerate(datas)):
+        if (model, data) in cell:
+            means[i, j] = 100 * mean_std(cell[model, data].test_acc)[0]
+    fig = new_figure(2.2 + 1.25 * len(datas), 1.4 + 0.55 * len(models))
+    suptitle(
+        fig,
+        f"Test accuracy, mean ± std over {_ns(groups)} seeds",
+        f"recipe {recipe}: every model on every data config",
+    )
+    ax = fig.add_subplot()
+    image = ax.imshow(means, cmap="viridis", vmin=100 * CHANCE, vmax=100, aspect="auto")
+    for (i, model), (j, data) in itertools.product(enumerate(models), enumerate(datas)):
+        if (model, data) in cell:
+            mean, std = mean_std(cell[model, data].test_acc)
+            light = means[i, j] < 70  # white text on the dark end of viridis
+            ax.text(
+                j,
+                i,
+                f"{100 * mean:.1f}\n± {100 * std:.1f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if light else "black",
+            )
+    ax.set_xticks(range(len(datas)), datas, rotation=30, ha="right", rotation_mode="anchor")
+    ax.set_yticks(range(len(models)), models)
+    ax.tick_params(labelsize=8, length=0)
+    bar = fig.colorbar(image, ax=ax, shrink=0.9, pad=0.02)
+    bar.set_label("test accuracy % (scale from chance, 10 %)", fontsize=8)
+    bar.ax.tick_params(labelsize=8)
+    return fig
 
 
 def locality_figure(groups: list[Group], recipe: str) -> Figure:
@@ -304,6 +370,8 @@ def write_figures(
             figures = {f"locality_{recipe}": locality_figure(groups, recipe)}
         else:
             figures = {f"accuracy_{recipe}": accuracy_figure(groups, recipe)}
+        if is_matrix(groups, recipe):
+            figures[f"matrix_{recipe}"] = matrix_figure(groups, recipe)
         if any(g.by_distance for g in groups if g.recipe == recipe):
             figures[f"shift_{recipe}"] = shift_figure(groups, recipe)
         for name, fig in figures.items():
@@ -340,9 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     groups = group_runs(records)
     table = markdown_table(groups)
     for recipe in dict.fromkeys(g.recipe for g in groups):
-        recipe_groups = [g for g in groups if g.recipe == recipe]
-        blocks = any(g.block_size is not None for g in recipe_groups)  # a figure shows those
-        if len({g.data for g in recipe_groups}) > 2 and not blocks:
+        if is_matrix(groups, recipe):
             table += "\n\n" + matrix_table(groups, recipe)
     print(table)
     if args.markdown:

@@ -14,8 +14,10 @@ from scripts.report import (
     accuracy_figure,
     find_runs,
     group_runs,
+    is_matrix,
     locality_figure,
     main,
+    matrix_figure,
     matrix_table,
     shift_figure,
 )
@@ -106,8 +108,9 @@ def test_accuracy_bars_start_at_zero_with_chance_marked_and_the_legend_off_the_d
     (ax,) = fig.axes
     assert ax.get_ylim() == (0, 100)
     bars = sorted(ax.patches, key=lambda bar: bar.get_x())
-    assert [bar.get_height() for bar in bars] == pytest.approx([80, 90])
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["cnn_small", "fc_small"]
+    # The fully connected net first, then the conv net.
+    assert [bar.get_height() for bar in bars] == pytest.approx([90, 80])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["fc_small", "cnn_small"]
     (chance,) = ax.get_lines()[-1:]
     assert chance.get_ydata() == [10, 10]
     renderer = fig.canvas.get_renderer()
@@ -197,12 +200,36 @@ def test_study_records_group_by_block_size_and_draw_accuracy_against_k(tmp_path)
 
 def test_the_matrix_has_one_row_per_model_and_one_column_per_data_config(tmp_path):
     sweep = tmp_path / "grid"
-    for i, data in enumerate(("mnist", "mnist_shifted", "mnist_permuted")):
+    for i, data in enumerate(("mnist", "mnist_permuted", "mnist_shifted")):
+        write_run(sweep / f"{i}_cnn", "cnn_small", data, 1, 0.95 - i / 10)
         write_run(sweep / f"{i}_mlp", "mlp", data, 1, 0.9 - i / 10)
-    table = matrix_table(group_runs(find_runs([sweep])), "permutation")
+    groups = group_runs(find_runs([sweep]))
+    assert is_matrix(groups, "permutation")
+    table = matrix_table(groups, "permutation")
+    # Columns original, shifted, permuted; rows the fully connected nets before the conv nets.
     assert table.splitlines()[0] == (
-        "| permutation: test accuracy % | mnist | mnist_permuted | mnist_shifted |"
+        "| permutation: test accuracy % | mnist | mnist_shifted | mnist_permuted |"
     )
-    assert (
-        table.splitlines()[2] == "| mlp | 90.00 ± 0.00 (1) | 70.00 ± 0.00 (1) | 80.00 ± 0.00 (1) |"
+    assert table.splitlines()[2] == (
+        "| mlp | 90.00 ± 0.00 (1) | 70.00 ± 0.00 (1) | 80.00 ± 0.00 (1) |"
     )
+    assert table.splitlines()[3].startswith("| cnn_small | 95.00 ± 0.00 (1) |")
+
+    fig = matrix_figure(groups, "permutation")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["mlp", "cnn_small"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [
+        "mnist",
+        "mnist_shifted",
+        "mnist_permuted",
+    ]
+    assert ax.images[0].get_array()[0].tolist() == pytest.approx([90.0, 70.0, 80.0])
+    assert "70.0\n± 0.0" in [t.get_text() for t in ax.texts]
+
+
+def test_a_recipe_over_two_data_configs_gets_no_matrix(tmp_path):
+    sweep = tmp_path / "sweep"
+    write_sweep(sweep)
+    main([str(sweep), "--out", str(tmp_path / "figures")])
+    assert not is_matrix(group_runs(find_runs([sweep])), "permutation")
+    assert not list((tmp_path / "figures").glob("matrix_*"))
