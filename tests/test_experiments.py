@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -165,7 +166,13 @@ def test_a_study_sweep_skips_the_runs_it_has_records_of_and_reruns_the_others(
     study = ("experiment=glob([permutation])", "seed=1", "model=fc_small",
              "data=mnist,mnist_permuted", f"results_dir={results}",
              f"hydra.sweeper.skip_recorded={results}")  # fmt: skip
-    _multirun(tmp_path, fixture_data_dir, *study)
+    # As `make reproduce` runs it: jobs in joblib's worker processes, each recipe in its own folder.
+    _multirun(tmp_path, fixture_data_dir, *study, "hydra/launcher=parallel")
+    # The summary at the end of the sweep still has a row for every job.
+    (summary,) = (tmp_path / "logs" / "train" / "multiruns").glob("*/summary.csv")
+    rows = list(csv.DictReader(summary.open()))
+    assert sorted((r["data"], r["error"]) for r in rows) == [("mnist", ""), ("mnist_permuted", "")]
+    assert all(0.0 <= float(r["test/acc"]) <= 1.0 for r in rows)
     records = sorted(results.rglob("*.json"))
     assert [p.name.split("-")[0] for p in records] == [
         "fc_small_mnist_permuted_s1",

@@ -17,7 +17,8 @@ conf/hydra/sweeper/recipe.yaml selects it.
 With `skip_recorded=<folder>` (`make reproduce` passes results/), a job whose record is already
 in that folder (a finished run with the same resolved settings, `mlp_vs_cnn.record`) is skipped,
 so the same command continues a study where it stopped. Progress (runs done and left, with an
-estimate of the time left) is logged after each batch of `max_batch_size` jobs.
+estimate of the time left) is logged after each batch of `max_batch_size` jobs. The folders of
+the jobs are listed in the sweep folder's `jobs.txt`, for the summary of the sweep.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from hydra.core.utils import JobStatus
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from mlp_vs_cnn.record import run_settings, settings_key
+from mlp_vs_cnn.record import SWEEP_JOBS_FILE, run_settings, settings_key, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ class RecipeSweeper(BasicSweeper):
         total = sum(map(len, jobs.values()))
         returns: list[Sequence[Any]] = []
         failed = []
+        job_dirs = []  # for the summary at the end of the sweep, wherever the launcher ran them
         first, started = 0, time.monotonic()
         for recipe, recipe_jobs in jobs.items():
             if not recipe_jobs:
@@ -120,12 +122,14 @@ class RecipeSweeper(BasicSweeper):
                 self.validate_batch_is_legal(batch)
                 results = self.launcher.launch(batch, initial_job_idx=first)
                 failed += [r for r in results if r.status == JobStatus.FAILED]
+                job_dirs += [r.hydra_cfg.hydra.runtime.output_dir for r in results if r.hydra_cfg]
                 first += len(batch)
                 returns.append(results)
                 elapsed = time.monotonic() - started
                 left = elapsed / first * (total - first)
                 log.info("%d of %d runs done in %.0f min, about %.0f min left", first, total,
                          elapsed / 60, left / 60)  # fmt: skip
+        write_atomically(sweep_dir / SWEEP_JOBS_FILE, "".join(f"{d}\n" for d in job_dirs))
         if failed:
             _ = failed[0].return_value  # raises the first failure, once every job has run
         return returns

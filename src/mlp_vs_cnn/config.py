@@ -73,7 +73,7 @@ from rich.table import Table
 
 from mlp_vs_cnn.checkpoints import CheckpointError
 from mlp_vs_cnn.data import DataFilesError, ImageDataModule
-from mlp_vs_cnn.record import METRICS_FILE, write_atomically
+from mlp_vs_cnn.record import METRICS_FILE, SWEEP_JOBS_FILE, write_atomically
 from mlp_vs_cnn.run_folders import RunFolderError, register_resolvers
 
 log = logging.getLogger(__name__)
@@ -530,7 +530,8 @@ class ReportJobs(Callback):
     its other jobs, then lists the failed ones and prints and writes a summary of all its jobs."""
 
     def __init__(self) -> None:
-        # Jobs run in this process: those of recipes (experiment=glob(*)) have their own folders.
+        # Jobs run in this process (a launcher that runs them elsewhere, such as joblib's, calls
+        # on_job_end there); the recipe sweeper lists the folders of every job in SWEEP_JOBS_FILE.
         self.job_dirs: list[Path] = []
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
@@ -568,6 +569,9 @@ class ReportJobs(Callback):
         found = [
             p.parent for name in (METRICS_FILE, ERROR_FILE) for p in sweep_dir.glob(f"*/{name}")
         ]
+        listed = sweep_dir / SWEEP_JOBS_FILE
+        if listed.is_file():
+            found += [Path(line) for line in listed.read_text().splitlines() if line]
         jobs = sorted({*self.job_dirs, *found}, key=_job_order)
         overrides = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
         common = {o.input_line for o in overrides if not o.is_sweep_override()}

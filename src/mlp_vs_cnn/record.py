@@ -26,6 +26,9 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 METRICS_FILE = "metrics.json"
+# In a sweep folder: the folders of its jobs, one per line, where they are not all inside it (the
+# recipes of `experiment=glob(...)` each sweep into their own folder).
+SWEEP_JOBS_FILE = "jobs.txt"
 # Metrics shown in TensorBoard's HPARAMS tab next to each run's hyperparameters.
 HPARAM_METRICS = ("test/acc", "val/acc_best", "test/loss", "fit_seconds")
 
