@@ -165,6 +165,11 @@ def _pm(values: list[float], scale: float = 100.0, digits: int = 2) -> str:
     return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f} ({len(values)})"
 
 
+def data_configs(groups: list[Group]) -> list[str]:
+    """The data configs of these groups in `DATA_ORDER` (any other after them)."""
+    return sorted({g.data for g in groups}, key=lambda d: (DATA_ORDER + [d]).index(d))
+
+
 def markdown_table(groups: list[Group]) -> str:
     local = any(g.local_consistency for g in groups)
     header = "| recipe | model | data | test accuracy % (n) | shift consistency % (n) |"
@@ -187,7 +192,7 @@ def markdown_table(groups: list[Group]) -> str:
 def matrix_table(groups: list[Group], recipe: str) -> str:
     """Models (rows) by data configs (columns) of one recipe: test accuracy, mean ± std (n)."""
     groups = [g for g in groups if g.recipe == recipe]
-    datas = sorted({g.data for g in groups}, key=lambda d: (DATA_ORDER + [d]).index(d))
+    datas = data_configs(groups)
     cell = {(g.model, g.data): g for g in groups}
     lines = [
         f"| {recipe}: test accuracy % | " + " | ".join(datas) + " |",
@@ -211,7 +216,7 @@ def matrix_figure(groups: list[Group], recipe: str) -> Figure:
     """The matrix of `matrix_table` as a heat map: models (rows) by data configs (columns), each
     cell its mean test accuracy ± std over seeds, the colour scale from chance to 100 %."""
     groups = [g for g in groups if g.recipe == recipe]
-    datas = sorted({g.data for g in groups}, key=lambda d: (DATA_ORDER + [d]).index(d))
+    datas = data_configs(groups)
     models = list(dict.fromkeys(g.model for g in groups))
     cell = {(g.model, g.data): g for g in groups}
     means = np.full((len(models), len(datas)), np.nan)
@@ -297,7 +302,7 @@ def accuracy_figure(groups: list[Group], recipe: str) -> Figure:
     over seeds, the mean written on each bar, chance as a dashed line, the legend outside."""
     groups = [g for g in groups if g.recipe == recipe]
     models = list(dict.fromkeys(g.model for g in groups))
-    datas = sorted({g.data for g in groups}, key=lambda d: (DATA_ORDER + [d]).index(d))
+    datas = data_configs(groups)
     width = 0.8 / len(datas)
     bars = 0.25 * len(models) * len(datas) + 0.5 * len(models) + 1.5  # inches
     fig = new_figure(max(4.5, bars) + (2.0 if len(datas) > 1 else 0.0), 4.6)
