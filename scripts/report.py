@@ -189,16 +189,23 @@ def markdown_table(groups: list[Group]) -> str:
     return "\n".join(lines)
 
 
+def matrix_cells(
+    groups: list[Group], recipe: str
+) -> tuple[list[str], list[str], dict[tuple[str, str], Group]]:
+    """The models (rows), data configs (columns) and cells of one recipe's matrix."""
+    groups = [g for g in groups if g.recipe == recipe]
+    models = list(dict.fromkeys(g.model for g in groups))
+    return models, data_configs(groups), {(g.model, g.data): g for g in groups}
+
+
 def matrix_table(groups: list[Group], recipe: str) -> str:
     """Models (rows) by data configs (columns) of one recipe: test accuracy, mean ± std (n)."""
-    groups = [g for g in groups if g.recipe == recipe]
-    datas = data_configs(groups)
-    cell = {(g.model, g.data): g for g in groups}
+    models, datas, cell = matrix_cells(groups, recipe)
     lines = [
         f"| {recipe}: test accuracy % | " + " | ".join(datas) + " |",
         "| --- |" + " ---: |" * len(datas),
     ]
-    for model in dict.fromkeys(g.model for g in groups):
+    for model in models:
         row = [_pm(cell[model, d].test_acc) if (model, d) in cell else "" for d in datas]
         lines.append(f"| {model} | " + " | ".join(row) + " |")
     return "\n".join(lines)
@@ -215,35 +222,30 @@ def is_matrix(groups: list[Group], recipe: str) -> bool:
 def matrix_figure(groups: list[Group], recipe: str) -> Figure:
     """The matrix of `matrix_table` as a heat map: models (rows) by data configs (columns), each
     cell its mean test accuracy ± std over seeds, the colour scale from chance to 100 %."""
-    groups = [g for g in groups if g.recipe == recipe]
-    datas = data_configs(groups)
-    models = list(dict.fromkeys(g.model for g in groups))
-    cell = {(g.model, g.data): g for g in groups}
-    means = np.full((len(models), len(datas)), np.nan)
-    for (i, model), (j, data) in itertools.product(enumerate(models), enumerate(datas)):
-        if (model, data) in cell:
-            means[i, j] = 100 * mean_std(cell[model, data].test_acc)[0]
+    models, datas, cell = matrix_cells(groups, recipe)
     fig = new_figure(2.2 + 1.25 * len(datas), 1.4 + 0.55 * len(models))
     suptitle(
         fig,
-        f"Test accuracy, mean ± std over {_ns(groups)} seeds",
+        f"Test accuracy, mean ± std over {_ns(list(cell.values()))} seeds",
         f"recipe {recipe}: every model on every data config",
     )
     ax = fig.add_subplot()
-    image = ax.imshow(means, cmap="viridis", vmin=100 * CHANCE, vmax=100, aspect="auto")
+    means = np.full((len(models), len(datas)), np.nan)
     for (i, model), (j, data) in itertools.product(enumerate(models), enumerate(datas)):
-        if (model, data) in cell:
-            mean, std = mean_std(cell[model, data].test_acc)
-            light = means[i, j] < 70  # white text on the dark end of viridis
-            ax.text(
-                j,
-                i,
-                f"{100 * mean:.1f}\n± {100 * std:.1f}",
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="white" if light else "black",
-            )
+        if (model, data) not in cell:
+            continue
+        mean, std = (100 * x for x in mean_std(cell[model, data].test_acc))
+        means[i, j] = mean
+        ax.text(
+            j,
+            i,
+            f"{mean:.1f}\n± {std:.1f}",
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if mean < 70 else "black",  # white on the dark end of viridis
+        )
+    image = ax.imshow(means, cmap="viridis", vmin=100 * CHANCE, vmax=100, aspect="auto")
     ax.set_xticks(range(len(datas)), datas, rotation=30, ha="right", rotation_mode="anchor")
     ax.set_yticks(range(len(models)), models)
     ax.tick_params(labelsize=8, length=0)
