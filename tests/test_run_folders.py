@@ -24,6 +24,9 @@ def test_a_job_name_puts_model_data_and_seed_first_and_shortens_override_keys():
     name = job_name("lenet5", "mnist_permuted", "trainer.max_epochs=2,data.batch_size=64", 3)
     assert name == "lenet5_mnist_permuted_s3_max_epochs=2,batch_size=64"
     assert job_name("mlp", "mnist", "", 1) == "mlp_mnist_s1"
+    # Only keys are shortened: a value keeps its dots, and ++ (add or override) is left out.
+    both = "++trainer.limit_train_batches=0.1,optimizer.lr=1e-3"
+    assert job_name("mlp", "mnist", both, 1) == "mlp_mnist_s1_limit_train_batches=0.1,lr=1e-3"
     # A path in a value stays inside the name: one folder per job, never a nested one.
     assert job_name("mlp", "mnist", "some.dir=/tmp/x", 1) == "mlp_mnist_s1_dir=%tmp%x"
     long = job_name("mlp", "mnist", ",".join(f"data.key{i}={i}" for i in range(30)), 1)

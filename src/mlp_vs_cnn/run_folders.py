@@ -30,14 +30,20 @@ _claimed: dict[str, str] = {}  # folders this process claimed, by the path asked
 
 def job_name(model: str, data: str, overrides: str | None, seed) -> str:
     """`<model>_<data>_s<seed>[_<overrides>]`, with each override key shortened to its last part
-    (`trainer.max_epochs=2` -> `max_epochs=2`): what tells runs apart comes first, where a list
-    that cuts long names still shows it."""
-    short = ",".join(item.rsplit(".", 1)[-1] for item in (overrides or "").split(",") if item)
+    (`trainer.max_epochs=2` -> `max_epochs=2`, `++trainer.limit_val_batches=0.1` ->
+    `limit_val_batches=0.1`): what tells runs apart comes first, where a list that cuts long names
+    still shows it."""
+    short = ",".join(_short_override(item) for item in (overrides or "").split(",") if item)
     short = short.replace(os.sep, "%")  # a path in a value must not nest the folder
     if len(short) > MAX_OVERRIDES_LENGTH:
         digest = hashlib.sha1(short.encode()).hexdigest()[:8]
         short = f"{short[: MAX_OVERRIDES_LENGTH - 9]}~{digest}"
     return "_".join(str(part) for part in (model, data, f"s{seed}", short) if part)
+
+
+def _short_override(item: str) -> str:
+    key, equals, value = item.partition("=")  # the value may have dots (0.1) of its own
+    return key.lstrip("+~").rsplit(".", 1)[-1] + equals + value
 
 
 def claim_folder(path: str | Path, ckpt_path: str | None = None) -> str:
