@@ -192,7 +192,8 @@ def markdown_table(groups: list[Group]) -> str:
 def matrix_cells(
     groups: list[Group], recipe: str
 ) -> tuple[list[str], list[str], dict[tuple[str, str], Group]]:
-    """The models (rows), data configs (columns) and cells of one recipe's matrix."""
+    """The models, data configs and (model, data) cells of one recipe: the rows, columns and
+    cells of its matrix, the groups and bars of its accuracy figure."""
     groups = [g for g in groups if g.recipe == recipe]
     models = list(dict.fromkeys(g.model for g in groups))
     return models, data_configs(groups), {(g.model, g.data): g for g in groups}
@@ -302,19 +303,16 @@ def _ns(groups: list[Group]) -> str:
 def accuracy_figure(groups: list[Group], recipe: str) -> Figure:
     """Grouped bars from zero: one group per model, one bar per data config, error bars = std
     over seeds, the mean written on each bar, chance as a dashed line, the legend outside."""
-    groups = [g for g in groups if g.recipe == recipe]
-    models = list(dict.fromkeys(g.model for g in groups))
-    datas = data_configs(groups)
+    models, datas, cell = matrix_cells(groups, recipe)
     width = 0.8 / len(datas)
     bars = 0.25 * len(models) * len(datas) + 0.5 * len(models) + 1.5  # inches
     fig = new_figure(max(4.5, bars) + (2.0 if len(datas) > 1 else 0.0), 4.6)
     suptitle(
         fig,
-        f"Test accuracy by model, mean ± std over {_ns(groups)} seeds",
+        f"Test accuracy by model, mean ± std over {_ns(list(cell.values()))} seeds",
         f"recipe {recipe} on {', '.join(datas)}",
     )
     ax = fig.add_subplot()
-    cell = {(g.model, g.data): g for g in groups}
     for j, data in enumerate(datas):
         xs, means, stds = [], [], []
         for i, model in enumerate(models):
