@@ -2,11 +2,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(CURDIR)/data)
-export DATA_DIR
+# The data folder: $DATA_DIR if set, else data/ or ../shared/data (the code decides, as for python).
 
 .DEFAULT_GOAL := help
-.PHONY: help install hooks train test test-fast lint format tensorboard clean bench reproduce report
+.PHONY: help install hooks train test test-fast lint format tensorboard clean bench bench-throughput reproduce report
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -46,7 +45,10 @@ tensorboard: install ## Open TensorBoard on every run and sweep under logs/
 clean: ## Remove caches (keeps .venv, data and logs)
 	rm -rf .pytest_cache .ruff_cache **/__pycache__
 
-bench: install ## Benchmark training throughput: ours vs a bare loop vs per-sample loading (minutes)
+bench: install ## Time to accuracy: ours vs the usual PyTorch recipes, whole processes (about 15 min)
+	$(BIN)/python scripts/time_to_accuracy.py $(ARGS)
+
+bench-throughput: install ## Images per second of a training step: ours vs a bare loop vs per-sample loading
 	$(BIN)/python scripts/benchmark.py $(ARGS)
 
 # The study: every recipe at its pinned setting, records in results/ (committed). A run whose record

@@ -15,8 +15,6 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-import mlp_vs_cnn.config  # noqa: F401  (registers the config schemas the configs' defaults name)
-
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = str(ROOT / "conf")
 REAL_DATA_DIR = Path(os.environ.get("DATA_DIR", ROOT.parent / "shared" / "data"))

@@ -110,7 +110,7 @@ BAD_TRAIN_CONFIGS = [
     ("optimized_metric=accuracy", "optimized_metric=accuracy: not a metric a run logs"),
     ("test=false optimized_metric=test/acc", "optimized_metric=test/acc needs a test, but test="),
     ("seed=abc", "seed=abc: must be an integer, or null for a random seed"),
-    ("num_threads=0", "num_threads=0: must be an integer >= 1, or null for torch's default"),
+    ("num_threads=0", "num_threads=0: must be an integer >= 1, or null to choose by the network"),
     ("ckpt_path=nothing.ckpt", "ckpt_path=nothing.ckpt: no such file; allowed: a .ckpt file or"),
 ]
 
@@ -331,7 +331,7 @@ def test_the_end_of_a_sweep_lists_its_failed_jobs_and_writes_a_summary_of_all(tm
         ReportJobs().on_multirun_end(config=config)
     assert stop.value.code == 1
     out, err = capsys.readouterr()
-    assert "97.12%" in out and "40,785" in out
+    assert "0.9712" in out and "40,785" in out
     assert err.splitlines() == ["1 of 2 jobs failed:", "  1 model=lenet5: optimizer.lr=-1: bad"]
     with open(sweep_dir / "summary.csv") as f:
         rows = list(csv.DictReader(f))
@@ -344,7 +344,7 @@ def test_the_end_of_a_sweep_lists_its_failed_jobs_and_writes_a_summary_of_all(tm
         "fit_seconds", "error",
     ]  # fmt: skip
     markdown = (sweep_dir / "summary.md").read_text().splitlines()
-    assert markdown[2] == "| 0 | mlp | mnist | 1 | 97.12% | 97.50% | 40,785 | 12.5 |  |"
+    assert markdown[2] == "| 0 | mlp | mnist | 1 | 0.9712 | 0.9750 | 40,785 | 12.5 |  |"
     assert not list(sweep_dir.glob(".summary*"))  # no temporary file left
 
 

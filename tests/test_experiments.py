@@ -126,7 +126,7 @@ def test_locality_recipe_multirun_crosses_block_configs_with_block_sizes(
     expected = [(0, "mnist_block_local", 1), (1, "mnist_block_local", 28),
                 (2, "fashion_block_shuffle", 1), (3, "fashion_block_shuffle", 28)]  # fmt: skip
     for folder, (n, data, k) in zip(folders, expected, strict=True):
-        assert folder.startswith(f"{n}_fc_small_{data}_s1_block_size={k},"), folder
+        assert folder.startswith(f"{n}_fc_small_{data}_s1_block_size={k}_"), folder
 
 
 @pytest.mark.slow

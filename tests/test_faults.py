@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -229,3 +230,32 @@ def test_a_save_on_a_full_disk_keeps_the_previous_checkpoint_and_no_temporary_fi
     assert any(getattr(c, "errno", None) == errno.ENOSPC for c in causes)
     assert path.read_bytes() == before
     assert sorted(p.name for p in path.parent.iterdir()) == ["last.ckpt"]
+
+
+@pytest.mark.parametrize("how", ["last", "path"])
+def test_a_finished_run_trained_further_equals_an_uninterrupted_run_and_keeps_both_stages(
+    compose_cfg, tmp_path, how
+):
+    train(compose_cfg(*SMALL_RUN, f"hydra.runtime.output_dir={tmp_path / 'a'}"))
+    run_dir = tmp_path / "b"
+    one_epoch = (*SMALL_RUN, "trainer.max_epochs=1", f"hydra.runtime.output_dir={run_dir}")
+    first = train(compose_cfg(*one_epoch))
+    ckpt = "last" if how == "last" else str(run_dir / "checkpoints" / "last.ckpt")
+    train(compose_cfg(*SMALL_RUN, f"ckpt_path={ckpt}", f"hydra.runtime.output_dir={run_dir}"))
+    for name, tensor in final_weights(tmp_path / "a").items():
+        assert torch.equal(tensor, final_weights(run_dir)[name]), name
+    record = json.loads((run_dir / "metrics.json").read_text())
+    assert record["epochs"] == 2
+    assert [(s["epochs"], s["global_step"]) for s in record["stages"]] == [(1, 10), (2, 20)]
+    assert record["stages"][0]["metrics"] == first
+
+
+def test_files_written_atomically_are_as_readable_as_the_umask_allows(tmp_path):
+    from mlp_vs_cnn.record import write_atomically
+
+    previous = os.umask(0o027)  # a research group's shared folder: group may read
+    try:
+        path = write_atomically(tmp_path / "metrics.json", "{}")
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == 0o640  # not mkstemp's private 0600

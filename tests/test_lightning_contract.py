@@ -172,6 +172,8 @@ def test_every_tensorboard_scalar_sits_on_the_global_step_axis(compose_cfg):
     events.Reload()
     scalars = {tag: [e.step for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
     assert "step" not in scalars  # no home-made x axis
+    # Every card sits in a section (test, train, val, ...): none before them, such as `epoch`.
+    assert "epoch" not in scalars and all("/" in tag for tag in scalars)
     assert {"train/loss", "train/loss_epoch", "val/acc", "test/acc"} <= set(scalars)
     assert all(0 <= s <= final_step for steps in scalars.values() for s in steps)
     assert scalars["train/loss"] == [2, 5, 8, 11, 14, 17]  # every 3 steps: a curve, not a point
@@ -201,13 +203,19 @@ def test_hparams_shows_model_data_and_seed_at_once_beside_the_declared_metrics(c
     session = content["_hparams_/session_start_info"].session_start_info.hparams
     assert session["model"].string_value == "fc_small"
     assert session["data"].string_value == "fashion_permuted"
-    assert session["seed"].number_value == 42
-    assert session["data.permutation_seed"].number_value == 0  # a number, never the string "none"
+    assert session["seed"].string_value == "42"  # an integer's digits, not 42.000
+    assert session["num_parameters"].string_value == "6442"
+    assert session["data.permutation_seed"].string_value == "0"  # never the string "none"
     assert "data.canvas_size" not in session  # unset values are left out
     # Each declared metric has its own scalars: validation after the epoch's last step (9),
     # the test and the fit time at the final step.
     steps = {metric: [e.step for e in events.Scalars(metric)] for metric in HPARAM_METRICS}
-    assert steps == {"test/acc": [10], "val/acc_best": [9], "test/loss": [10], "fit_seconds": [10]}
+    assert steps == {
+        "test/acc": [10],
+        "val/acc_best": [9],
+        "test/loss": [10],
+        "time/fit_seconds": [10],
+    }
 
 
 def test_enable_progress_bar_false_turns_the_configured_progress_bar_off(compose_cfg):

@@ -22,15 +22,15 @@ from tests.conftest import ROOT
 
 def test_a_job_name_puts_model_data_and_seed_first_and_shortens_override_keys():
     name = job_name("lenet5", "mnist_permuted", "trainer.max_epochs=2,data.batch_size=64", 3)
-    assert name == "lenet5_mnist_permuted_s3_max_epochs=2,batch_size=64"
+    assert name == "lenet5_mnist_permuted_s3_max_epochs=2_batch_size=64"
     assert job_name("mlp", "mnist", "", 1) == "mlp_mnist_s1"
     # Only keys are shortened: a value keeps its dots, and ++ (add or override) is left out.
     both = "++trainer.limit_train_batches=0.1,optimizer.lr=1e-3"
-    assert job_name("mlp", "mnist", both, 1) == "mlp_mnist_s1_limit_train_batches=0.1,lr=1e-3"
+    assert job_name("mlp", "mnist", both, 1) == "mlp_mnist_s1_limit_train_batches=0.1_lr=1e-3"
     # A path in a value stays inside the name: one folder per job, never a nested one.
     assert job_name("mlp", "mnist", "some.dir=/tmp/x", 1) == "mlp_mnist_s1_dir=%tmp%x"
     long = job_name("mlp", "mnist", ",".join(f"data.key{i}={i}" for i in range(30)), 1)
-    assert len(long) < 90 and long.startswith("mlp_mnist_s1_key0=0,")
+    assert len(long) < 90 and long.startswith("mlp_mnist_s1_key0=0_key1=1")
 
 
 def test_a_folder_that_exists_is_never_claimed_again(tmp_path):
@@ -50,7 +50,7 @@ def test_a_folder_that_exists_is_never_claimed_again(tmp_path):
 
 def finished(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    record = {"status": "finished", "metrics": {"test/acc": 0.9}}
+    record = {"status": "finished", "epochs": 1, "metrics": {"test/acc": 0.9}}
     (folder / "metrics.json").write_text(json.dumps(record))
     return folder
 
@@ -58,15 +58,28 @@ def finished(folder: Path) -> Path:
 def test_a_finished_run_is_left_alone_and_an_unfinished_one_only_resumed(tmp_path):
     done = finished(tmp_path / "done")
     assert check_run_folder(done, "last")["metrics"] == {"test/acc": 0.9}
+    assert check_run_folder(done, "last", max_epochs=1)["metrics"] == {"test/acc": 0.9}
     with pytest.raises(RunFolderError, match="holds a finished run"):
         check_run_folder(done, None)
+    with pytest.raises(RunFolderError, match="holds a finished run"):
+        check_run_folder(done, str(tmp_path / "elsewhere" / "last.ckpt"), max_epochs=5)
     stopped = tmp_path / "stopped"
     (stopped / "checkpoints").mkdir(parents=True)
     (stopped / "checkpoints" / "last.ckpt").write_bytes(b"x")
     assert check_run_folder(stopped, "last") is None
     with pytest.raises(RunFolderError, match="unfinished run. Resume it with ckpt_path=last"):
         check_run_folder(stopped, None)
+    assert check_run_folder(stopped, str(stopped / "checkpoints" / "last.ckpt")) is None
     assert check_run_folder(tmp_path / "new", None) is None
+
+
+def test_a_finished_run_is_trained_further_from_its_own_checkpoint_when_asked_for_more_epochs(
+    tmp_path,
+):
+    done = finished(tmp_path / "done")
+    assert check_run_folder(done, "last", max_epochs=3) is None
+    assert check_run_folder(done, str(done / "checkpoints" / "last.ckpt"), max_epochs=2) is None
+    assert check_run_folder(done, "last", max_epochs=-1) is None  # until stopped
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
@@ -83,9 +96,13 @@ def test_train_py_never_writes_into_a_finished_run_folder(tmp_path, fixture_data
     assert again.returncode == 2
     assert again.stderr.strip().splitlines() == [
         f"Error: {run_dir} holds a finished run; a new run never writes into it. Drop "
-        f"hydra.run.dir to get a new folder, or pass ckpt_path=last to see that it is finished."
+        f"hydra.run.dir to get a new folder, or train it further with ckpt_path=last and a larger "
+        f"trainer.max_epochs (it has 1)."
     ]
     resume = subprocess.run([*command, "ckpt_path=last"], cwd=tmp_path, capture_output=True,
                             text=True, timeout=300)  # fmt: skip
-    assert resume.returncode == 0 and "holds a finished run; nothing to do" in resume.stdout
+    assert (
+        resume.returncode == 0
+        and "holds a finished run of 1 epochs; nothing to do" in resume.stdout
+    )
     assert snapshot(run_dir) == before

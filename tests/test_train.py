@@ -90,6 +90,37 @@ def test_a_run_on_an_empty_data_folder_stops_with_a_data_files_error(compose_cfg
 
 
 @pytest.mark.slow
+def test_a_sweep_whose_data_is_missing_stops_once_before_its_jobs(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    sweep_dir = tmp_path / "multirun"
+    command = [sys.executable, "train.py", "-m", "model=mlp,cnn_small", "data=mnist,fashion",
+               "debug=quick", "data.download=false", f"paths.data_dir={empty}",
+               f"hydra.sweep.dir={sweep_dir}"]  # fmt: skip
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert lines[0].startswith("train.py: 4 jobs not started: ")
+    assert "not found in" in lines[0] and "(download is off)" in lines[0]
+    assert not sweep_dir.exists() and not any(empty.iterdir())
+
+
+def test_the_time_to_accuracy_recipe_anneals_its_rate_over_the_whole_run(compose_cfg):
+    from tests.test_lightning_contract import QUIET, fit
+
+    cfg = compose_cfg("experiment=time_to_accuracy", "logger=none", *QUIET)
+    assert cfg.trainer.precision in ("bf16-mixed", "32-true")
+    model, trainer = fit(cfg)
+    scheduler = trainer.lr_scheduler_configs[0].scheduler
+    assert scheduler.total_steps == trainer.global_step == 20  # 2 epochs of 10 batches
+    # Annealed to about a hundredth of its peak (the schedule is stepped once after the last
+    # update, which overshoots its end by a step that no update uses).
+    assert trainer.optimizers[0].param_groups[0]["lr"] < 0.02 * cfg.scheduler.scheduler.max_lr
+    assert trainer.callback_metrics["val/acc"] > 0.9  # the fixture's toy digits are learnt
+
+
+@pytest.mark.slow
 def test_a_multirun_from_the_command_line_writes_one_run_folder_per_job(fixture_data_dir, tmp_path):
     sweep_dir = tmp_path / "multirun"
     command = [
@@ -109,8 +140,8 @@ def test_a_multirun_from_the_command_line_writes_one_run_folder_per_job(fixture_
     runs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
     # <job>_<model>_<data>_s<seed>_<other overrides, short keys>: what ran, readable at once.
     assert [p.name for p in runs] == [
-        "0_mlp_mnist_s42_val_size=100,debug=quick",
-        "1_cnn_small_mnist_s42_val_size=100,debug=quick",
+        "0_mlp_mnist_s42_val_size=100_debug=quick",
+        "1_cnn_small_mnist_s42_val_size=100_debug=quick",
     ]
     for run, model in zip(runs, ["mlp", "cnn_small"], strict=True):
         record = json.loads((run / "metrics.json").read_text())

@@ -37,7 +37,7 @@ from hydra.experimental.callback import Callback as HydraCallback
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from matplotlib.figure import Figure
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from mlp_vs_cnn.analysis.shift import ShiftRobustness as ShiftResult
 from mlp_vs_cnn.analysis.shift import distance_figure, heatmap_figure
@@ -221,13 +221,17 @@ class RunFolderGuard(HydraCallback):
         HydraConfig.instance().set_config(config)  # the folder's name reads ${hydra:...} values
         folder = config.hydra.run.dir
         try:
-            record = check_run_folder(folder, config.get("ckpt_path"))
+            max_epochs = OmegaConf.select(config, "trainer.max_epochs")
+            record = check_run_folder(folder, config.get("ckpt_path"), max_epochs)
         except RunFolderError as err:
             print(f"Error: {err}", file=sys.stderr)
             sys.exit(2)
         if record is not None:
             metrics = ", ".join(f"{k} {v:.4f}" for k, v in sorted(record["metrics"].items()))
-            print(f"{folder} holds a finished run; nothing to do ({metrics}).")
+            print(
+                f"{folder} holds a finished run of {record.get('epochs')} epochs; nothing to do "
+                f"({metrics}). A larger trainer.max_epochs trains it further."
+            )
             sys.exit(0)
 
 

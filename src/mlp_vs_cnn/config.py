@@ -73,8 +73,10 @@ from rich.table import Table
 
 from mlp_vs_cnn.checkpoints import CheckpointError
 from mlp_vs_cnn.data import DataFilesError, ImageDataModule
+from mlp_vs_cnn.data.datamodule import default_data_dir
+from mlp_vs_cnn.data.idx import ensure_files
 from mlp_vs_cnn.record import METRICS_FILE, SWEEP_JOBS_FILE, write_atomically
-from mlp_vs_cnn.run_folders import RunFolderError, register_resolvers
+from mlp_vs_cnn.run_folders import RunFolderError
 
 log = logging.getLogger(__name__)
 
@@ -188,10 +190,6 @@ def register_schemas() -> None:
         store.store(group="schema/optimizer", name=optimizer.__name__.lower(), node=schema)
 
 
-# Entry points and tests import this module before they compose a config.
-register_schemas()
-
-
 # --- Checks ------------------------------------------------------------------------------------
 
 
@@ -238,7 +236,7 @@ def _check_run(cfg: DictConfig, training: bool) -> None:
     if seed is not None and not _is_int(seed):
         raise ConfigError(f"seed={seed}: must be an integer, or null for a random seed")
     if cfg.get("num_threads") is not None:
-        _require_positive_int("num_threads", cfg.num_threads, "or null for torch's default")
+        _require_positive_int("num_threads", cfg.num_threads, "or null to choose by the network")
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path and not (training and ckpt_path == "last") and not Path(ckpt_path).is_file():
         also = " or `last` (this run's last.ckpt)" if training else ""
@@ -303,7 +301,9 @@ def _check_training(cfg: DictConfig) -> None:
                 f"scheduler.scheduler.T_max={epochs}{source}: must be an integer >= 1, the epochs "
                 f"the schedule decays over"
             )
-        _build(scheduler.scheduler, "scheduler.scheduler", optimizer)
+        # A one-cycle schedule's length (total_steps: null) is the run's, known once it starts.
+        whole_run = {"total_steps": 1} if scheduler.scheduler.get("total_steps", 1) is None else {}
+        _build(scheduler.scheduler, "scheduler.scheduler", optimizer, **whole_run)
     _check_trainer(cfg)
 
 
@@ -414,7 +414,6 @@ def run(main: Callable[[], Any]) -> None:
     lines with a hint. With HYDRA_FULL_ERROR=1 it raises it instead: set here, so that it reaches
     this function. A user's own HYDRA_FULL_ERROR=1 keeps Hydra's and Python's tracebacks.
     """
-    register_resolvers()  # the run folder names of conf/hydra/default.yaml
     if full_error():
         main()
         return
@@ -483,16 +482,32 @@ class CheckConfig(Callback):
         jobs = planned_jobs(config)
         if not jobs:
             return
-        first_error = None
-        for overrides in jobs:  # until a job that can run
+        first_error, runnable = None, False
+        datasets = set()
+        for overrides in jobs:
             try:
-                check_config(compose(config.hydra.job.config_name, overrides=overrides))
-                return
+                job = compose(config.hydra.job.config_name, overrides=overrides)
+                if not runnable:  # until a job that can run
+                    check_config(job)
+                    runnable = True
             except (ConfigError, HydraException, OmegaConfBaseException) as err:
                 first_error = first_error or err
-        _stop(
-            first_error, f"each of the {len(jobs)} jobs of this sweep has a bad value, the first: "
-        )
+                continue
+            if job.get("data"):
+                data = job.data
+                datasets.add((data.data_dir or default_data_dir(), data.dataset, data.download))
+        if not runnable:
+            _stop(
+                first_error,
+                f"each of the {len(jobs)} jobs of this sweep has a bad value, the first: ",
+            )
+        # Missing data stops the sweep here, once, rather than each of its jobs (or each job
+        # downloads it again).
+        for data_dir, dataset, download in sorted(datasets):
+            try:
+                ensure_files(data_dir, dataset, download)
+            except DataFilesError as err:
+                _stop(err, f"{len(jobs)} jobs not started: ")
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         if config.get("optimizer") and OmegaConf.select(config, "trainer.max_epochs") == -1:
@@ -628,7 +643,7 @@ def job_summary(job_dir: Path, hydra_subdir: str | None, common: set[str]) -> di
 
 def _shown(column: str, value: Any) -> str:
     if isinstance(value, float) and "acc" in column:
-        return f"{value:.2%}"
+        return f"{value:.4f}"  # a fraction, as the run's own table and TensorBoard show it
     if isinstance(value, float):
         return f"{value:.1f}"
     return f"{value:,}" if _is_int(value) and column == "num_parameters" else str(value)
@@ -652,7 +667,10 @@ def write_summary(sweep_dir: Path, rows: Iterable[dict[str, Any]]) -> None:
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    # Metrics are float32 values: 0.8891000151634216 is 0.8891 with its noise, which the CSV drops.
+    writer.writerows(
+        {k: round(v, 6) if isinstance(v, float) else v for k, v in r.items()} for r in rows
+    )
     write_atomically(sweep_dir / "summary.csv", text.getvalue())
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     for row in rows:

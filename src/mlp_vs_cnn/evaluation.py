@@ -67,7 +67,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
             "choices": config_choices(cfg),
             "metrics": metrics,
         }
-        write_metrics(cfg.paths.output_dir, record)
+        log.info("Metrics written to %s", write_metrics(cfg.paths.output_dir, record))
     return metrics
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import lightning as L
+import lightning.pytorch.loggers
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
@@ -30,7 +31,16 @@ METRICS_FILE = "metrics.json"
 # recipes of `experiment=glob(...)` each sweep into their own folder).
 SWEEP_JOBS_FILE = "jobs.txt"
 # Metrics shown in TensorBoard's HPARAMS tab next to each run's hyperparameters.
-HPARAM_METRICS = ("test/acc", "val/acc_best", "test/loss", "fit_seconds")
+HPARAM_METRICS = ("test/acc", "val/acc_best", "test/loss", "time/fit_seconds")
+
+
+class TensorBoardLogger(lightning.pytorch.loggers.TensorBoardLogger):
+    """Lightning's TensorBoard logger without the `epoch` scalar Lightning adds to every logged
+    dict: TensorBoard would open its Scalars tab on that card instead of loss and accuracy (the
+    step axis is the optimizer step; the epoch is in the metrics' own x positions)."""
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        super().log_metrics({k: v for k, v in metrics.items() if k != "epoch"}, step)
 
 
 def config_choices(cfg: DictConfig) -> dict[str, str]:
@@ -106,13 +116,17 @@ def log_hparams(writer: SummaryWriter, hparams: Mapping[str, Any]) -> None:
     run it reads, so every run declares the same one, `HPARAM_TYPES` (unset values left out),
     with `HPARAMS_SHOWN` marked as the ones that differ: those are shown without a tick.
     """
-    values = {k: v for k, v in hparams.items() if v is not None}
+    # TensorBoard has no integer type: a number is shown as a float (42.000, 4.3108e+05), so an
+    # integer goes in as its digits, a string.
+    values = {
+        k: str(v) if HPARAM_TYPES[k] is int else v for k, v in hparams.items() if v is not None
+    }
     experiment, start, end = hparams_summaries(values, dict.fromkeys(HPARAM_METRICS, 0.0))
     metadata = experiment.value[0].metadata.plugin_data
     content = HParamsPluginData.FromString(metadata.content)
     del content.experiment.hparam_infos[:]
     for name, kind in HPARAM_TYPES.items():
-        data_type = "DATA_TYPE_STRING" if kind is str else "DATA_TYPE_FLOAT64"
+        data_type = "DATA_TYPE_FLOAT64" if kind is float else "DATA_TYPE_STRING"
         content.experiment.hparam_infos.add(
             name=name, type=DataType.Value(data_type), differs=name in HPARAMS_SHOWN
         )
@@ -224,9 +238,8 @@ def print_metrics_table(title: str, metrics: Mapping[str, float]) -> None:
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for name, value in metrics.items():
-        shown = f"{value:.2%}" if name.endswith(("acc", "acc_best")) else f"{value:.4f}"
-        table.add_row(name, shown)
+    for name, value in metrics.items():  # fractions, as the progress bar and TensorBoard show
+        table.add_row(name, f"{value:.4f}")
     Console().print(table)
 
 
@@ -245,6 +258,9 @@ def write_atomically(path: str | Path, content: str | Callable[[BinaryIO], Any])
         stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     try:
+        # mkstemp makes the file private (0600); a file of a run is as readable as any other
+        # file its user writes (the umask decides: e.g. a group sharing a cluster folder).
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             if callable(content):
                 content(f)
@@ -257,6 +273,12 @@ def write_atomically(path: str | Path, content: str | Callable[[BinaryIO], Any])
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # reading the umask sets it: put it back at once
+    os.umask(mask)
+    return mask
 
 
 def write_json(path: str | Path, record: Mapping[str, Any]) -> Path:

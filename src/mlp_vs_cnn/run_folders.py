@@ -1,16 +1,18 @@
 """Where runs are written: folder names that say what ran, never shared, never overwritten.
 
-Two OmegaConf resolvers, used by `conf/hydra/default.yaml`:
+OmegaConf resolvers, used by `conf/hydra/default.yaml` (and `${fast_precision:}`, the fastest
+precision of this machine, `mlp_vs_cnn.runtime`, by the recipes that ask for it):
 
-    ${job_name:model,data,overrides,seed}  lenet5_mnist_permuted_s1_max_epochs=2: model, data,
-                                           seed, then the other overrides (short keys)
+    ${job_name:model,data,overrides,seed}  lenet5_mnist_permuted_s1_max_epochs=2_lr=0.1: model,
+                                           data, seed, then the other overrides (short keys)
     ${run_folder:path,ckpt_path}           `path`, or `path-2`, `path-3`, ... if it exists: the
                                            folder is made here (os.mkdir is atomic), so two runs
                                            started in the same second get two folders; with
                                            ckpt_path=last the folder is the one asked for (resume)
 
 `check_run_folder` says what a run may do with a folder that already holds a run: resume an
-unfinished one with `ckpt_path=last`, and nothing else (a finished run is left as it is).
+unfinished one, or train a finished one further, from its own checkpoint (`ckpt_path=last` or a
+file of its checkpoints/), and nothing else (a finished run is otherwise left as it is).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from mlp_vs_cnn.record import METRICS_FILE
+from mlp_vs_cnn.runtime import fast_precision
 
 MAX_OVERRIDES_LENGTH = 60  # characters of the overrides in a job name; longer ones are hashed
 _claimed: dict[str, str] = {}  # folders this process claimed, by the path asked for
@@ -33,7 +36,9 @@ def job_name(model: str, data: str, overrides: str | None, seed) -> str:
     (`trainer.max_epochs=2` -> `max_epochs=2`, `++trainer.limit_val_batches=0.1` ->
     `limit_val_batches=0.1`): what tells runs apart comes first, where a list that cuts long names
     still shows it."""
-    short = ",".join(_short_override(item) for item in (overrides or "").split(",") if item)
+    # Overrides joined by "_", not Hydra's ",": a folder name with commas breaks shell globs and
+    # tools that split lists on them.
+    short = "_".join(_short_override(item) for item in (overrides or "").split(",") if item)
     short = short.replace(os.sep, "%")  # a path in a value must not nest the folder
     if len(short) > MAX_OVERRIDES_LENGTH:
         digest = hashlib.sha1(short.encode()).hexdigest()[:8]
@@ -87,19 +92,28 @@ class RunFolderError(ValueError):
     """A run asked to write into a folder that holds another run."""
 
 
-def check_run_folder(folder: str | Path, ckpt_path: str | None) -> dict | None:
-    """What a run may do in `folder`: None = go on; a finished record = nothing left to do
-    (`ckpt_path=last` on a finished run); raises `RunFolderError` for any other reuse."""
+def check_run_folder(
+    folder: str | Path, ckpt_path: str | None, max_epochs: int | None = None
+) -> dict | None:
+    """What a run may do in `folder`: None = go on (a new run, a resume, or a finished run trained
+    further: `ckpt_path` of this run and more `max_epochs` than it had); a finished record =
+    nothing left to do (`ckpt_path` of a finished run that asks for no more epochs); raises
+    `RunFolderError` for any other reuse."""
     folder = Path(folder)
+    own_checkpoint = ckpt_path == "last" or (
+        bool(ckpt_path) and Path(ckpt_path).resolve().parent == (folder / "checkpoints").resolve()
+    )
     record = finished_record(folder)
     if record is not None:
-        if ckpt_path == "last":
-            return record
-        raise RunFolderError(
-            f"{folder} holds a finished run; a new run never writes into it. Drop hydra.run.dir "
-            f"to get a new folder, or pass ckpt_path=last to see that it is finished."
-        )
-    if ckpt_path != "last" and any((folder / "checkpoints").glob("*.ckpt")):
+        if not own_checkpoint:
+            raise RunFolderError(
+                f"{folder} holds a finished run; a new run never writes into it. Drop "
+                f"hydra.run.dir to get a new folder, or train it further with ckpt_path=last "
+                f"and a larger trainer.max_epochs (it has {record.get('epochs')})."
+            )
+        more = max_epochs == -1 or (max_epochs or 0) > (record.get("epochs") or 0)
+        return None if more else record
+    if not own_checkpoint and any((folder / "checkpoints").glob("*.ckpt")):
         raise RunFolderError(
             f"{folder} holds the checkpoints of an unfinished run. Resume it with ckpt_path=last, "
             f"or drop hydra.run.dir to start a new run in a new folder."
@@ -111,3 +125,4 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("job_name", job_name, replace=True)
     OmegaConf.register_new_resolver("run_folder", claim_folder, replace=True)
     OmegaConf.register_new_resolver("job_folder", claim_subfolder, replace=True)
+    OmegaConf.register_new_resolver("fast_precision", fast_precision, replace=True)

@@ -44,7 +44,8 @@ from mlp_vs_cnn.record import (
     write_json,
     write_metrics,
 )
-from mlp_vs_cnn.run_folders import check_run_folder
+from mlp_vs_cnn.run_folders import check_run_folder, finished_record
+from mlp_vs_cnn.runtime import threads_for
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,10 @@ def build(cfg: DictConfig) -> tuple[ImageDataModule, ImageClassifier, L.Trainer,
         optimizer=instantiate(cfg.optimizer, _convert_="all"),
         lr_scheduler=instantiate(cfg.scheduler, _convert_="all") if cfg.get("scheduler") else None,
         channels_last=bool(cfg.get("channels_last")),
+    )
+    # Threads for this network, counted on it before it is compiled.
+    torch.set_num_threads(
+        cfg.get("num_threads") or threads_for(model.net, model.example_input_array)
     )
     if cfg.get("compile"):
         model.net.compile()  # in place: checkpoints keep the same parameter names
@@ -148,19 +153,21 @@ def intact_alternative(broken: Path) -> str:
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Seed, build, fit, test the best checkpoint; write and return the run's final metrics."""
-    finished = check_run_folder(cfg.paths.output_dir, cfg.get("ckpt_path"))
+    max_epochs = cfg.trainer.get("max_epochs")
+    finished = check_run_folder(cfg.paths.output_dir, cfg.get("ckpt_path"), max_epochs)
     if finished is not None:  # a sweep resumed with ckpt_path=last: this job is done
         log.info("%s holds a finished run; nothing to do.", cfg.paths.output_dir)
         return finished["metrics"]
+    # A finished run trained further keeps what each stage of it did.
+    earlier = finished_record(cfg.paths.output_dir)
+    stages = (earlier.get("stages") or [_stage(earlier)]) if earlier else []
     if cfg.get("seed") is None:
         # A random run draws its seed and records it, so that it can be repeated.
         cfg.seed = random.SystemRandom().randrange(2**31)
     quiet_known_noise()
     L.seed_everything(cfg.seed, workers=True)
-    if cfg.get("num_threads"):
-        torch.set_num_threads(cfg.num_threads)
-    log.info("torch uses %d CPU threads", torch.get_num_threads())
     datamodule, model, trainer, loggers = build(cfg)
+    log.info("torch uses %d CPU threads", torch.get_num_threads())
     ckpt_path = resume_path(cfg, model, datamodule, trainer)
     hparams = run_hparams(cfg, model.num_parameters)
     log.info("%s: %s parameters", cfg.model._target_, f"{model.num_parameters:,}")
@@ -204,7 +211,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         metrics.update(final_metrics(trainer))
 
     for logger in loggers:
-        logger.log_metrics({"fit_seconds": fit_seconds}, step=trainer.global_step)
+        logger.log_metrics({"time/fit_seconds": fit_seconds}, step=trainer.global_step)
         logger.save()
     if trainer.is_global_zero:
         print_metrics_table(f"{hparams.get('model', '')} on {hparams.get('data', '')}", metrics)
@@ -221,12 +228,20 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "metrics": metrics,
             "config": run_config(cfg),
         }
+        if stages:
+            record["stages"] = [*stages, _stage(record)]
         for callback in trainer.callbacks:  # analyses run after testing (e.g. shift robustness)
             record.update(getattr(callback, "run_record", {}))
         log.info("Metrics written to %s", write_metrics(cfg.paths.output_dir, record))
         if cfg.get("results_dir"):
             log.info("Study record written to %s", write_study_record(cfg, record))
     return metrics
+
+
+def _stage(record: dict[str, Any]) -> dict[str, Any]:
+    """What one stage of a run (a fit up to its epochs) did, for a run trained further."""
+    keys = ("epochs", "global_step", "fit_seconds", "metrics", "best_checkpoint")
+    return {k: record.get(k) for k in keys}
 
 
 def write_study_record(cfg: DictConfig, record: dict[str, Any]) -> Path:

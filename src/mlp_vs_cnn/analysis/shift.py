@@ -18,6 +18,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import matplotlib as mpl
 import numpy as np
 import torch
 from matplotlib.figure import Figure
@@ -201,6 +202,9 @@ def heatmap_figure(result: ShiftRobustness, title: str = "", context: str = "") 
     return fig
 
 
+SERIES_STYLES = (("o", "-"), ("s", "--"), ("^", ":"), ("D", "-."))  # (marker, line style)
+
+
 def distance_figure(
     curves: Mapping[str, ShiftRobustness | Sequence[ShiftRobustness]],
     title: str = "",
@@ -222,12 +226,20 @@ def distance_figure(
     suptitle(fig, title or "Test accuracy against the distance of the shift", context)
     ax = fig.add_subplot()
     spread = False
-    for label, results in curves.items():
+    colours = mpl.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, results) in enumerate(curves.items()):
         results = [results] if isinstance(results, ShiftRobustness) else list(results)
         distances = results[0].distances
         runs = np.array([r.accuracy_by_distance for r in results if r.distances == distances])
         mean = runs.mean(axis=0)
-        (line,) = ax.plot(distances, mean, marker="o", markersize=3, label=label or None)
+        # Past the colour cycle, each round of colours gets its own marker and line style, so
+        # that no two series look alike.
+        style = divmod(i, len(colours))[0] % len(SERIES_STYLES)
+        marker, linestyle = SERIES_STYLES[style]
+        (line,) = ax.plot(
+            distances, mean, color=colours[i % len(colours)], marker=marker, markersize=3,
+            linestyle=linestyle, label=label or None,
+        )  # fmt: skip
         if len(runs) > 1:
             std = runs.std(axis=0, ddof=1)  # sample std, as in the report's tables
             ax.fill_between(

@@ -64,8 +64,16 @@ DATASETS = ("MNIST", "FashionMNIST")
 
 
 def default_data_dir() -> str:
-    """`$DATA_DIR` if set, else `data/` in the project."""
-    return os.environ.get("DATA_DIR") or str(Path(__file__).resolve().parents[3] / "data")
+    """`$DATA_DIR` if set; else `data/` in the project if it exists; else `../shared/data` beside
+    the project if that exists (where this project's machines and CI keep both datasets, and where
+    `make` looks too); else `data/`, where torchvision downloads them."""
+    if os.environ.get("DATA_DIR"):
+        return os.environ["DATA_DIR"]
+    project = Path(__file__).resolve().parents[3]
+    for folder in (project / "data", project.parent / "shared" / "data"):
+        if folder.is_dir():
+            return str(folder)
+    return str(project / "data")
 
 
 def scoped_permutation(

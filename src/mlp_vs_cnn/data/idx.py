@@ -120,6 +120,16 @@ def load_split(
     return images, labels.long()
 
 
+def ensure_files(data_dir: str | Path, dataset: str, download: bool = True) -> None:
+    """Make sure the four files of `dataset` are in `data_dir` (downloading them if allowed and
+    none is there), or raise `DataFilesError` saying what to do: a sweep asks once for all its
+    jobs."""
+    names = [name for split in SPLIT_FILES.values() for name in split]
+    missing = [name for name in names if _find(raw_folder(data_dir, dataset), name) is None]
+    if missing:
+        _download(data_dir, dataset, missing, download)
+
+
 def _download(data_dir: str | Path, dataset: str, missing: list[str], download: bool) -> None:
     """Fetch the raw files with torchvision; when that is off or fails, say what should be where.
 

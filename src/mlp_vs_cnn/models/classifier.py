@@ -9,6 +9,7 @@ loss and the Trainer steps, clips, accumulates, schedules and counts.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import lightning as L
@@ -102,7 +103,8 @@ class ImageClassifier(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self.log("train/loss_epoch", self.train_loss.compute(), sync_dist=True)
-        self.log("train/acc", self.train_acc.compute(), prog_bar=True, sync_dist=True)
+        # Not on the progress bar: it would show last epoch's value all through the next one.
+        self.log("train/acc", self.train_acc.compute(), sync_dist=True)
         self.train_loss.reset()
         self.train_acc.reset()
 
@@ -154,5 +156,11 @@ class ImageClassifier(L.LightningModule):
         if self.lr_scheduler is None:
             return optimizer
         lr_scheduler = {**self.lr_scheduler}
-        lr_scheduler["scheduler"] = lr_scheduler["scheduler"](optimizer=optimizer)
+        make_scheduler = lr_scheduler["scheduler"]
+        if getattr(make_scheduler, "keywords", {}).get("total_steps", ...) is None:
+            # A schedule over the whole run (one-cycle): as long as the Trainer will step.
+            make_scheduler = partial(
+                make_scheduler, total_steps=int(self.trainer.estimated_stepping_batches)
+            )
+        lr_scheduler["scheduler"] = make_scheduler(optimizer=optimizer)
         return {"optimizer": optimizer, "lr_scheduler": lr_scheduler}

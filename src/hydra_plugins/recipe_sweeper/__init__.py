@@ -11,8 +11,7 @@ to read the recipe's own `hydra.sweeper.params`, sweeps them (command-line overr
 key win, e.g. `seed=1`), and launches the recipe's jobs into the recipe's own `hydra.sweep.dir`.
 Jobs are numbered on across recipes, so recipes sent into one folder (`hydra.sweep.dir=...` on the
 command line) never share a job folder. Hydra finds it because it lives in the `hydra_plugins`
-namespace package, next to train.py (so it is importable when train.py runs);
-conf/hydra/sweeper/recipe.yaml selects it.
+namespace package, installed with the project; conf/hydra/sweeper/recipe.yaml selects it.
 
 With `skip_recorded=<folder>` (`make reproduce` passes results/), a job whose record is already
 in that folder (a finished run with the same resolved settings, `mlp_vs_cnn.record`) is skipped,
