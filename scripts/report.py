@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import statistics
 import sys
 from collections.abc import Sequence
@@ -32,7 +31,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from mlp_vs_cnn.analysis.shift import ShiftRobustness, distance_figure
-from mlp_vs_cnn.record import write_atomically
+from mlp_vs_cnn.record import METRICS_FILE, write_atomically
+from mlp_vs_cnn.study_records import RecordError, read_json, read_records
 from mlp_vs_cnn.visualize.figures import (
     DPI,
     FORMATS,
@@ -95,24 +95,24 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def find_runs(folders: list[Path]) -> list[dict]:
-    """Every finished run under the folders: a run folder's metrics.json or a study record of
-    results/ (`status: finished`). Names every file it cannot read and every record of a run
-    that did not finish; neither counts."""
+    """Every finished run under the folders: a study record of results/, checked as it is read
+    (`mlp_vs_cnn.study_records`: each run once), or a run folder's metrics.json. Names every
+    file it leaves out and why; none of those counts."""
     records = []
     for folder in folders:
-        for path in sorted(Path(folder).rglob("*.json")):
+        study, skipped = read_records(folder)
+        for path in sorted(Path(folder).rglob(METRICS_FILE)):  # run folders
             try:
-                record = json.loads(path.read_text())
-            except (OSError, ValueError) as err:
-                print(f"skipped {path}: not readable as JSON ({err})", file=sys.stderr)
+                record = read_json(path)
+                if record.get("status") != "finished" or "test/acc" not in record["metrics"]:
+                    raise RecordError("not the record of a finished, tested run")
+            except (RecordError, AttributeError, KeyError, TypeError) as err:
+                skipped.append((path, str(err) or "not a run's record"))
                 continue
-            if not isinstance(record, dict) or "metrics" not in record:
-                continue  # another kind of JSON file (e.g. a benchmark)
-            if record.get("status") != "finished" or "test/acc" not in record["metrics"]:
-                print(f"skipped {path}: not the record of a finished, tested run", file=sys.stderr)
-                continue
-            record["path"] = str(path.parent)
-            records.append(record)
+            study.append(record)
+        for path, reason in skipped:
+            print(f"skipped {path}: {reason}", file=sys.stderr)
+        records += study
     return records
 
 

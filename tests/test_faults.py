@@ -259,3 +259,20 @@ def test_files_written_atomically_are_as_readable_as_the_umask_allows(tmp_path):
     finally:
         os.umask(previous)
     assert path.stat().st_mode & 0o777 == 0o640  # not mkstemp's private 0600
+
+
+def test_a_run_whose_study_record_cannot_be_written_stays_unfinished_and_completes_on_resume(
+    compose_cfg, tmp_path
+):
+    run_dir = tmp_path / "run"
+    blocked = tmp_path / "not_a_folder"
+    blocked.write_text("a file where the results folder should be")
+    run = (*SMALL_RUN, f"hydra.runtime.output_dir={run_dir}")
+    with pytest.raises(OSError):
+        train(compose_cfg(*run, f"results_dir={blocked / 'results'}"))
+    assert not (run_dir / "metrics.json").exists()  # not "finished": it is not skipped
+    results = tmp_path / "results"
+    metrics = train(compose_cfg(*run, f"results_dir={results}", "ckpt_path=last"))
+    (record,) = results.rglob("*.json")
+    assert json.loads(record.read_text())["metrics"]["test/acc"] == metrics["test/acc"]
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "finished"

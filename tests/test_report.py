@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from mlp_vs_cnn.record import settings_key
 from scripts.report import (
     accuracy_figure,
     find_runs,
@@ -164,18 +165,24 @@ def test_records_of_unfinished_runs_and_unreadable_files_are_named_and_not_count
 
 def study_record(folder: Path, model: str, data: str, k: int, seed: int, acc: float) -> None:
     """A record as results/ holds it (`write_study_record`): settings instead of the config."""
+    settings = {"model": model, "data": {"block_size": k}, "seed": seed}
     record = {
         "status": "finished",
         "task": "locality",
         "choices": {"experiment": "locality", "model": model, "data": data},
-        "settings": {"data": {"block_size": k}},
+        "settings": settings,
+        "key": settings_key(settings),
         "seed": seed,
         "num_parameters": 6442,
         "fit_seconds": 1.0,
+        "epochs": 1,
+        "global_step": 10,
+        "code": "0123456789ab",
         "metrics": {"test/acc": acc},
     }
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{model}_{data}_k{k}_s{seed}-{seed}{k}.json").write_text(json.dumps(record))
+    path = folder / f"{model}_{data}_k{k}_s{seed}-{record['key']}.json"
+    path.write_text(json.dumps(record))
 
 
 def test_study_records_group_by_block_size_and_draw_accuracy_against_k(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from mlp_vs_cnn.run_folders import (
     check_run_folder,
     claim_folder,
     claim_subfolder,
+    folder_lock,
     job_name,
 )
 from tests.conftest import ROOT
@@ -106,3 +108,34 @@ def test_train_py_never_writes_into_a_finished_run_folder(tmp_path, fixture_data
         and "holds a finished run of 1 epochs; nothing to do" in resume.stdout
     )
     assert snapshot(run_dir) == before
+
+
+HOLD_FOLDER = """
+import sys
+from mlp_vs_cnn.run_folders import folder_lock
+with folder_lock(sys.argv[1]):
+    print("locked", flush=True)
+    sys.stdin.read()  # until the test closes stdin
+"""
+
+
+def test_a_second_process_is_refused_a_run_folder_while_the_first_holds_it(tmp_path):
+    folder = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_FOLDER, str(folder)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline() == "locked\n"  # the holder has the folder now
+        with pytest.raises(RunFolderError) as refused:
+            with folder_lock(folder):
+                pass
+        assert str(refused.value) == (
+            f"{folder} is in use by process {holder.pid}, which is running there; wait for it "
+            f"to end (or stop it) and run this again."
+        )
+        holder.kill()  # dies without releasing anything itself: the kernel does
+        holder.wait(timeout=60)
+        with folder_lock(folder):
+            assert (folder / ".lock").read_text() == f"{os.getpid()}\n"
+    finally:
+        holder.kill()
+        holder.wait(timeout=60)

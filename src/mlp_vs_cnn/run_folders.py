@@ -20,7 +20,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: runs are not locked
+    fcntl = None
 
 from omegaconf import OmegaConf
 
@@ -119,6 +126,43 @@ def check_run_folder(
             f"or drop hydra.run.dir to start a new run in a new folder."
         )
     return None
+
+
+LOCK_FILE = ".lock"  # in a run folder: the PID of the process writing there
+
+
+@contextmanager
+def folder_lock(folder: str | Path) -> Iterator[None]:
+    """Hold the run folder for this process while it runs: a second process (a sweep resumed
+    while it still runs, two resumes of one run) is refused in one line naming the holder.
+
+    An advisory lock (`flock`) on `<folder>/.lock`, which the kernel releases when the process
+    ends, however it ends: a dead process never leaves a stale lock. Only the first process of a
+    run takes it (the other ranks of `strategy=ddp` share the folder).
+    """
+    if fcntl is None or os.environ.get("LOCAL_RANK", "0") != "0":
+        yield
+        return
+    path = Path(folder) / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "?"
+            raise RunFolderError(
+                f"{folder} is in use by process {holder}, which is running there; wait for it to "
+                f"end (or stop it) and run this again."
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def register_resolvers() -> None:

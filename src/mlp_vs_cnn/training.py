@@ -3,6 +3,7 @@ them too): build the data module, classifier and trainer of a run, fit, test, re
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -44,8 +45,9 @@ from mlp_vs_cnn.record import (
     write_json,
     write_metrics,
 )
-from mlp_vs_cnn.run_folders import check_run_folder, finished_record
+from mlp_vs_cnn.run_folders import check_run_folder, finished_record, folder_lock
 from mlp_vs_cnn.runtime import threads_for
+from mlp_vs_cnn.study_records import checksum
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +154,13 @@ def intact_alternative(broken: Path) -> str:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Seed, build, fit, test the best checkpoint; write and return the run's final metrics."""
+    """Seed, build, fit, test the best checkpoint; write and return the run's final metrics.
+    The run folder is this process's while it runs (`folder_lock`)."""
+    with folder_lock(cfg.paths.output_dir):
+        return _train(cfg)
+
+
+def _train(cfg: DictConfig) -> dict[str, Any]:
     max_epochs = cfg.trainer.get("max_epochs")
     finished = check_run_folder(cfg.paths.output_dir, cfg.get("ckpt_path"), max_epochs)
     if finished is not None:  # a sweep resumed with ckpt_path=last: this job is done
@@ -232,9 +240,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             record["stages"] = [*stages, _stage(record)]
         for callback in trainer.callbacks:  # analyses run after testing (e.g. shift robustness)
             record.update(getattr(callback, "run_record", {}))
-        log.info("Metrics written to %s", write_metrics(cfg.paths.output_dir, record))
+        # The study record first: metrics.json says "finished", after which the run is not
+        # run again, so a failure between the two must leave the run unfinished.
         if cfg.get("results_dir"):
             log.info("Study record written to %s", write_study_record(cfg, record))
+        log.info("Metrics written to %s", write_metrics(cfg.paths.output_dir, record))
     return metrics
 
 
@@ -252,6 +262,8 @@ def write_study_record(cfg: DictConfig, record: dict[str, Any]) -> Path:
     study.update(
         task=cfg.task_name, settings=settings, key=settings_key(settings), code=code_version()
     )
+    study = json.loads(json.dumps(study, default=str))  # as it will be read back
+    study["checksum"] = checksum(study)
     return write_json(study_record_path(cfg.results_dir, study), study)
 
 

@@ -36,6 +36,7 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from mlp_vs_cnn.record import SWEEP_JOBS_FILE, run_settings, settings_key, write_atomically
+from mlp_vs_cnn.study_records import recorded_keys
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +88,11 @@ class RecipeSweeper(BasicSweeper):
         params = OmegaConf.select(cfg, "hydra.sweeper.params")
         return dict(params) if params else {}
 
-    def recorded(self, overrides: Sequence[str]) -> bool:
-        """Whether `skip_recorded` holds the record of the run these overrides make (the same
-        resolved settings: `mlp_vs_cnn.record.run_settings`)."""
+    def recorded(self, overrides: Sequence[str], keys: set[str]) -> bool:
+        """Whether `keys` (of the countable records of `skip_recorded`) hold the run these
+        overrides make (the same resolved settings: `mlp_vs_cnn.record.run_settings`)."""
         cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
-        key = settings_key(run_settings(cfg))
-        return any(Path(self.skip_recorded).rglob(f"*-{key}.json"))
+        return settings_key(run_settings(cfg)) in keys
 
     def sweep(self, arguments: list[str]) -> Any:
         jobs = self.recipe_jobs(arguments)
@@ -103,8 +103,12 @@ class RecipeSweeper(BasicSweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         if self.skip_recorded:
+            # Only a record that passes its checks counts: a damaged one's run is run again.
+            keys, skipped = recorded_keys(self.skip_recorded)
+            for path, reason in skipped:
+                log.warning("%s is not counted (%s): its run is run again", path, reason)
             for recipe, recipe_jobs in jobs.items():
-                jobs[recipe] = [job for job in recipe_jobs if not self.recorded(job)]
+                jobs[recipe] = [job for job in recipe_jobs if not self.recorded(job, keys)]
                 done = len(recipe_jobs) - len(jobs[recipe])
                 log.info("Recipe %s: %d runs, %d recorded, %d to run", recipe, len(recipe_jobs),
                          done, len(jobs[recipe]))  # fmt: skip
