@@ -456,6 +456,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", type=Path, help="write the results to this file")
     args = parser.parse_args(argv)
+    for name in ("rounds", "threads", "batches", "workers", "warmup", "eval_warmup"):
+        value, least = getattr(args, name), 0 if name in ("workers", "warmup", "eval_warmup") else 1
+        if value is not None and value < least:
+            parser.error(f"--{name.replace('_', '-')} {value}: must be at least {least}")
+    if args.json and not args.json.parent.is_dir():  # known before minutes of measuring
+        parser.error(f"--json {args.json}: the folder {args.json.parent} does not exist")
 
     if args.threads:
         # Also for the train.py subprocesses. On a shared machine more threads than free cores

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import statistics
 import sys
 from collections.abc import Sequence
@@ -28,10 +29,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
 from matplotlib.figure import Figure
 
 from mlp_vs_cnn.analysis.shift import ShiftRobustness, distance_figure
-from mlp_vs_cnn.record import METRICS_FILE, write_atomically
+from mlp_vs_cnn.record import METRICS_FILE, run_settings, write_atomically
 from mlp_vs_cnn.study_records import RecordError, read_json, read_records
 from mlp_vs_cnn.visualize.figures import (
     DPI,
@@ -64,6 +67,7 @@ MODEL_ORDER = [
     "two_conv_two_fc",
     "cnn_gap",
 ]
+ROOT = Path(__file__).resolve().parents[1]
 CHANCE = 0.1  # accuracy of guessing: every data config has 10 classes
 
 
@@ -114,6 +118,43 @@ def find_runs(folders: list[Path]) -> list[dict]:
             print(f"skipped {path}: {reason}", file=sys.stderr)
         records += study
     return records
+
+
+def mark_other_settings(records: list[dict]) -> None:
+    """Move each study record whose settings are not its recipe's own (a run of `make reproduce
+    ARGS=...`, or of an older recipe) out of the recipe's cells: its recipe is shown as
+    `<recipe> (other settings)`. The recipe's own settings are those `train.py` composes for
+    `experiment=<recipe>` with the record's model, data, block size and seed."""
+    own: dict[tuple, dict | None] = {}
+    for record in records:
+        if "settings" not in record or "task" not in record:
+            continue  # a run folder's metrics.json: no settings to compare
+        choices = record["choices"]
+        cell = (record["task"], choices["model"], choices["data"], block_size(record))
+        if cell not in own:
+            own[cell] = recipe_settings(*cell)
+        if own[cell] != _without_seed(record["settings"]):
+            choices["experiment"] = f"{choices.get('experiment', record['task'])} (other settings)"
+
+
+def recipe_settings(recipe: str, model: str, data: str, block: int | None) -> dict | None:
+    """The settings of a run of `recipe` on `model` and `data` (and block size), seed aside;
+    None if this checkout cannot compose it (a recipe or option that no longer exists)."""
+    overrides = [f"experiment={recipe}", f"model={model}", f"data={data}", "seed=1"]
+    overrides += [f"data.block_size={block}"] if block is not None else []
+    try:
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            cfg = compose("train", overrides=overrides)
+    except HydraException:
+        return None
+    return _without_seed(json.loads(json.dumps(run_settings(cfg))))
+
+
+def _without_seed(settings: dict) -> dict:
+    settings = {**settings, "data": {**(settings.get("data") or {})}}
+    settings.pop("seed", None)
+    settings["data"].pop("shuffle_seed", None)  # the seed again (data.shuffle_seed: ${seed})
+    return settings
 
 
 def block_size(record: dict) -> int | None:
@@ -401,6 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     records = find_runs(args.folders)
+    mark_other_settings(records)
     if not records:
         names = ", ".join(str(f) for f in args.folders)
         print(

@@ -88,3 +88,19 @@ def test_a_users_mistake_stops_the_benchmark_in_one_line(tmp_path, override, lin
     assert done.returncode == 1
     (told,) = done.stderr.splitlines()  # one line, no traceback
     assert told.startswith(line)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "told"),
+    [
+        (["--rounds", "0"], "--rounds 0: must be at least 1"),
+        (["--threads", "-1"], "--threads -1: must be at least 1"),
+        (["--batches", "0"], "--batches 0: must be at least 1"),
+        (["--json", "/no/such/folder/bench.json"], "the folder /no/such/folder does not exist"),
+    ],
+)
+def test_a_bad_argument_stops_the_benchmark_before_it_measures_anything(capsys, arguments, told):
+    with pytest.raises(SystemExit) as stop:
+        load_benchmark().main(arguments)
+    assert stop.value.code == 2  # argparse's usage error
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(told)

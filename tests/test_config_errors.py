@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.utils import JobReturn, JobStatus
@@ -112,6 +113,7 @@ BAD_TRAIN_CONFIGS = [
     ("seed=abc", "seed=abc: must be an integer, or null for a random seed"),
     ("num_threads=0", "num_threads=0: must be an integer >= 1, or null to choose by the network"),
     ("ckpt_path=nothing.ckpt", "ckpt_path=nothing.ckpt: no such file; allowed: a .ckpt file or"),
+    ("figure_formats=[svg]", "figure_formats=['svg']: allowed: a list of png, pdf"),
 ]
 
 BAD_EVAL_CONFIGS = [
@@ -442,3 +444,29 @@ def test_a_sweep_runs_its_good_jobs_and_lists_the_failed_ones_beside_its_summary
     summary = (sweep_dir / "summary.md").read_text()
     assert "| 3 optimizer.lr=0.001 data.mean=0.1307 | mlp | mnist | 42 |" in summary
     assert "Sweep " in done.stdout and "40,785" in done.stdout  # the table of finished runs
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is there: trainer=gpu is fine")
+def test_trainer_gpu_without_a_gpu_stops_in_one_line_naming_the_remedy(compose_cfg):
+    from mlp_vs_cnn.training import build
+
+    with pytest.raises(ConfigError, match=r"No supported gpu backend found! Use trainer=cpu"):
+        build(compose_cfg("trainer=gpu", "trainer.accelerator=gpu", "logger=none"))
+
+
+def test_a_diverging_loss_is_told_even_when_it_stays_finite(compose_cfg):
+    from mlp_vs_cnn.training import train
+
+    cfg = compose_cfg("debug=quick", "optimizer.lr=1e6", "logger=none",
+                      "callbacks.activation_maximization=null")  # fmt: skip
+    with pytest.warns(UserWarning, match="training is diverging. Lower optimizer.lr"):
+        train(cfg)
+
+
+def test_a_folder_name_the_file_system_refuses_is_told_in_one_line(tmp_path):
+    too_long = tmp_path / ("x" * 300)
+    command = [sys.executable, str(ROOT / "train.py"), "debug=fast_dev_run",
+               f"hydra.run.dir={too_long}"]  # fmt: skip
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == f"train.py: File name too long: {too_long}"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -172,3 +174,35 @@ def test_eval_from_the_command_line_reports_a_mismatch_as_a_message_not_a_traceb
     assert result.returncode != 0
     assert "trained on MNIST, not FashionMNIST" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _damaged(checkpoint: dict, how: str) -> dict:
+    checkpoint = copy.deepcopy(checkpoint)
+    if how == "class_this_code_lacks":
+        checkpoint["hyper_parameters"]["net"]["_target_"] = "mlp_vs_cnn.models.Nope"
+    elif how == "weights_of_other_shapes":
+        name = next(iter(checkpoint["state_dict"]))
+        checkpoint["state_dict"][name] = torch.zeros(3, 3)
+    else:  # no weights at all
+        del checkpoint["state_dict"]
+    return checkpoint
+
+
+@pytest.mark.parametrize(
+    ("how", "told"),
+    [
+        ("class_this_code_lacks", "cannot be rebuilt by this code (Error locating target"),
+        ("weights_of_other_shapes", "cannot be rebuilt by this code (Error(s) in loading"),
+        ("no_weights", "holds no weights (no state_dict)"),
+    ],
+)
+def test_a_checkpoint_this_code_cannot_rebuild_is_refused_in_one_line(
+    compose_cfg, trained, tmp_path, how, told
+):
+    source = trained("mlp", "mnist")["best_checkpoint"]
+    checkpoint = torch.load(source, map_location="cpu", weights_only=True)
+    path = tmp_path / f"{how}.ckpt"
+    torch.save(_damaged(checkpoint, how), path)
+    cfg = compose_cfg(f"ckpt_path={path}", config_name="eval")
+    with pytest.raises(CheckpointError, match=re.escape(told)):
+        evaluate(cfg)

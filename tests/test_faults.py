@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -276,3 +277,34 @@ def test_a_run_whose_study_record_cannot_be_written_stays_unfinished_and_complet
     (record,) = results.rglob("*.json")
     assert json.loads(record.read_text())["metrics"]["test/acc"] == metrics["test/acc"]
     assert json.loads((run_dir / "metrics.json").read_text())["status"] == "finished"
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "named"),
+    [
+        (["seed=42"], ["seed=1"], "data.shuffle_seed=42 (this run: 1)"),
+        (["data=mnist_block_shuffle", "data.block_size=7"],
+         ["data=mnist_block_shuffle", "data.block_size=4"], "data.block_size=7 (this run: 4)"),
+    ],
+    ids=["seed", "block_size"],
+)  # fmt: skip
+def test_a_resume_with_other_data_settings_than_its_checkpoint_is_refused(
+    compose_cfg, tmp_path, first, then, named
+):
+    run = (*SMALL_RUN, "trainer.max_epochs=1", f"hydra.runtime.output_dir={tmp_path / 'run'}")
+    train(compose_cfg(*run, *first))
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    before = ckpt.read_bytes()
+    again = (*SMALL_RUN, f"ckpt_path={ckpt}", f"hydra.runtime.output_dir={tmp_path / 'other'}")
+    with pytest.raises(CheckpointError, match=re.escape(named)):
+        train(compose_cfg(*again, *then))
+    assert ckpt.read_bytes() == before and not (tmp_path / "other" / "metrics.json").exists()
+
+
+def test_a_resume_asking_for_fewer_epochs_than_its_checkpoint_has_is_refused(compose_cfg, tmp_path):
+    train(compose_cfg(*SMALL_RUN, f"hydra.runtime.output_dir={tmp_path / 'run'}"))  # 2 epochs
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    fewer = (*SMALL_RUN, "trainer.max_epochs=1", f"ckpt_path={ckpt}",
+             f"hydra.runtime.output_dir={tmp_path / 'other'}")  # fmt: skip
+    with pytest.raises(CheckpointError, match="is from epoch 2, past trainer.max_epochs=1"):
+        train(compose_cfg(*fewer))

@@ -8,10 +8,12 @@ import math
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
 
-from mlp_vs_cnn.record import settings_key
+from mlp_vs_cnn.record import run_settings, settings_key
 from mlp_vs_cnn.study_records import RecordError, checksum, read_record, read_records
-from scripts.report import find_runs, group_runs
+from scripts.report import find_runs, group_runs, mark_other_settings
+from tests.conftest import ROOT
 
 
 def a_record(seed: int = 1, acc: float = 0.9, with_checksum: bool = True) -> dict:
@@ -107,3 +109,26 @@ def test_the_report_leaves_out_damaged_records_names_them_and_does_not_crash(tmp
     assert sorted(group.test_acc) == [0.90, 0.92]  # the two countable runs, nothing else
     err = capsys.readouterr().err
     assert "outside [0, 1]" in err and str(truncated) in err and "not readable as JSON" in err
+
+
+def recipe_record(seed: int, acc: float, *extra: str) -> dict:
+    """A record as `make reproduce` writes it for permutation / fc_small / mnist."""
+    overrides = ["experiment=permutation", "model=fc_small", "data=mnist", f"seed={seed}", *extra]
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        settings = json.loads(json.dumps(run_settings(compose("train", overrides=overrides))))
+    record = a_record(seed=seed, acc=acc, with_checksum=False)
+    record.update(settings=settings, key=settings_key(settings))
+    return record
+
+
+def test_a_run_at_other_settings_is_shown_apart_from_its_recipes_published_cell(tmp_path):
+    for seed, acc in ((1, 0.84), (2, 0.86)):
+        write_record(tmp_path, recipe_record(seed, acc))
+    write_record(tmp_path, recipe_record(3, 0.30, "optimizer.lr=5"))  # make reproduce ARGS=...
+    records = find_runs([tmp_path])
+    mark_other_settings(records)
+    cells = {(g.recipe, g.model, g.data): sorted(g.test_acc) for g in group_runs(records)}
+    assert cells == {
+        ("permutation", "fc_small", "mnist"): [0.84, 0.86],
+        ("permutation (other settings)", "fc_small", "mnist"): [0.30],
+    }

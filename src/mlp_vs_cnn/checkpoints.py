@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.errors import InstantiationException
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from mlp_vs_cnn.data import ImageDataModule
@@ -64,6 +65,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{path} is not a checkpoint of this project: it names no network under "
             f"{ALLOWED_NET_PREFIX}."
         )
+    if not isinstance(checkpoint.get("state_dict"), dict):
+        raise CheckpointError(f"{path} holds no weights (no state_dict): it is not a checkpoint.")
     return checkpoint
 
 
@@ -115,11 +118,47 @@ def check_data(checkpoint: Mapping[str, Any], datamodule: ImageDataModule, path)
         )
 
 
-def load_classifier(checkpoint: Mapping[str, Any]) -> ImageClassifier:
+# What a data module's settings decide of a run: a resume with other values would train on
+# something else than its record says (the data folder, download and evaluation batch do not).
+RESUME_DATA_KEYS = (
+    "dataset", "batch_size", "val_size", "split_seed", "normalize", "mean", "std", "canvas_size",
+    "train_placement", "eval_placement", "eval_seed", "shuffle_seed", "permutation_seed",
+    "permutation_scope", "block_size", "limit_train_samples", "limit_eval_samples",
+)  # fmt: skip
+
+
+def check_resume_data(checkpoint: Mapping[str, Any], datamodule: ImageDataModule, path) -> None:
+    """Refuse to resume with other data settings than the checkpoint was trained with (another
+    seed, block size, permutation, batch): the run would go on with one and be recorded as the
+    other."""
+    saved = checkpoint.get("datamodule_hyper_parameters") or {}
+    differ = [
+        f"data.{key}={saved[key]} (this run: {datamodule.hparams.get(key)})"
+        for key in RESUME_DATA_KEYS
+        if key in saved and saved[key] != datamodule.hparams.get(key)
+    ]
+    if differ:
+        seed = " (data.shuffle_seed is the run's seed)" if "shuffle_seed" in differ[0] else ""
+        raise CheckpointError(
+            f"{path} was trained with {', '.join(differ)}{seed}: a resumed run goes on with its "
+            f"checkpoint's data and would be recorded as this one's. Resume with the settings it "
+            f"was trained with, or drop ckpt_path to start afresh."
+        )
+
+
+def load_classifier(checkpoint: Mapping[str, Any], path: str | Path = "") -> ImageClassifier:
     """Rebuild the classifier a checkpoint (from `read_checkpoint`) holds, weights included."""
     hparams = checkpoint["hyper_parameters"]
-    model = ImageClassifier(net=hparams["net"], num_classes=hparams["num_classes"])
-    model.load_state_dict(checkpoint["state_dict"])
+    try:
+        model = ImageClassifier(net=hparams["net"], num_classes=hparams.get("num_classes", 10))
+        model.load_state_dict(checkpoint["state_dict"])
+    except (InstantiationException, RuntimeError, TypeError, ValueError) as err:
+        # A network this code cannot build, or weights of other shapes than it builds.
+        reason = " ".join(str(err).split())[:300]
+        raise CheckpointError(
+            f"{path} cannot be rebuilt by this code ({reason}): it was written by another "
+            f"version of the project or edited."
+        ) from None
     return model
 
 

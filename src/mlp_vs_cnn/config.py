@@ -77,6 +77,7 @@ from mlp_vs_cnn.data.datamodule import default_data_dir
 from mlp_vs_cnn.data.idx import ensure_files
 from mlp_vs_cnn.record import METRICS_FILE, SWEEP_JOBS_FILE, write_atomically
 from mlp_vs_cnn.run_folders import RunFolderError
+from mlp_vs_cnn.visualize.figures import FORMATS
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +233,12 @@ def _missing_keys(node: DictConfig, prefix: str = "") -> Iterable[str]:
 
 
 def _check_run(cfg: DictConfig, training: bool) -> None:
+    formats = cfg.get("figure_formats")
+    if formats is not None and not set(formats) <= set(FORMATS):
+        raise ConfigError(
+            f"figure_formats={list(formats)}: allowed: a list of {', '.join(FORMATS)} "
+            f"(e.g. [png] or [png,pdf])"
+        )
     seed = cfg.get("seed")
     if seed is not None and not _is_int(seed):
         raise ConfigError(f"seed={seed}: must be an integer, or null for a random seed")
@@ -422,6 +429,8 @@ def run(main: Callable[[], Any]) -> None:
         main()
     except (HydraException, OmegaConfBaseException) as err:
         raise SystemExit(f"{_program()}: {describe(err)}") from None
+    except OSError as err:  # the machine's answer (a name too long, a read-only or full disk)
+        raise SystemExit(f"{_program()}: {err.strerror or err}: {err.filename or ''}") from None
 
 
 def describe(error: BaseException) -> str:

@@ -47,7 +47,7 @@ def load_for_evaluation(cfg: DictConfig) -> tuple[ImageClassifier, ImageDataModu
     checkpoint = read_checkpoint(cfg.ckpt_path)
     datamodule = _datamodule_for(cfg, checkpoint)
     check_data(checkpoint, datamodule, cfg.ckpt_path)
-    model = load_classifier(checkpoint)
+    model = load_classifier(checkpoint, cfg.ckpt_path)
     datamodule.load_state_dict(data_state(checkpoint))
     return model, datamodule
 

@@ -15,6 +15,7 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ProgressBar
@@ -23,11 +24,17 @@ from lightning.pytorch.loggers import Logger, TensorBoardLogger
 # Lightning has no public way to ask whether a strategy starts its processes by rerunning the
 # command line (`strategy=ddp`), which is what a sweep cannot survive.
 from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
-from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 from omegaconf import DictConfig
 
 from mlp_vs_cnn.callbacks import RunInterrupted
-from mlp_vs_cnn.checkpoints import CheckpointError, check_data, check_network, read_checkpoint
+from mlp_vs_cnn.checkpoints import (
+    CheckpointError,
+    check_data,
+    check_network,
+    check_resume_data,
+    read_checkpoint,
+)
 from mlp_vs_cnn.config import ConfigError
 from mlp_vs_cnn.data import ImageDataModule
 from mlp_vs_cnn.models import ImageClassifier
@@ -105,7 +112,17 @@ def build(cfg: DictConfig) -> tuple[ImageDataModule, ImageClassifier, L.Trainer,
     callbacks = instantiate_all(cfg.get("callbacks"))
     if cfg.trainer.get("enable_progress_bar") is False:  # the switch a Lightning user knows
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    try:
+        trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    except InstantiationException as err:
+        if not isinstance(err.__cause__, MisconfigurationException):
+            raise
+        # Lightning's own checks of the machine (no GPU for trainer=gpu, too few devices): here,
+        # not in check_config, which a SLURM sweep also runs on a login node without the GPUs.
+        raise ConfigError(
+            f"trainer (accelerator={cfg.trainer.accelerator}, devices={cfg.trainer.devices}): "
+            f"{err.__cause__} Use trainer=cpu, or trainer=default (a GPU when there is one)."
+        ) from None
     check_strategy_fits_sweep(trainer)
     return datamodule, model, trainer, loggers
 
@@ -132,6 +149,13 @@ def resume_path(cfg: DictConfig, model, datamodule, trainer: L.Trainer) -> str |
         raise CheckpointError(f"{err}{intact_alternative(Path(ckpt_path))}") from err
     check_network(checkpoint, model, ckpt_path)
     check_data(checkpoint, datamodule, ckpt_path)
+    check_resume_data(checkpoint, datamodule, ckpt_path)
+    max_epochs = cfg.trainer.get("max_epochs")
+    if max_epochs not in (None, -1) and checkpoint.get("epoch", 0) + 1 > max_epochs:
+        raise CheckpointError(
+            f"{ckpt_path} is from epoch {checkpoint['epoch'] + 1}, past trainer.max_epochs="
+            f"{max_epochs}: nothing would be trained. Ask for more epochs, or drop ckpt_path."
+        )
     return ckpt_path
 
 

@@ -8,6 +8,7 @@ loss and the Trainer steps, clips, accumulates, schedules and counts.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
@@ -16,6 +17,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_warn
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
@@ -102,7 +104,15 @@ class ImageClassifier(L.LightningModule):
             )
 
     def on_train_epoch_end(self) -> None:
-        self.log("train/loss_epoch", self.train_loss.compute(), sync_dist=True)
+        loss = self.train_loss.compute()
+        # Finite but far above guessing (ln of the number of classes): diverging, not learning.
+        chance = math.log(self.hparams.num_classes)
+        if torch.isfinite(loss) and loss > 10 * chance:
+            rank_zero_warn(
+                f"train/loss_epoch={float(loss):.3g} after epoch {self.current_epoch}, more than "
+                f"10 times a guess's {chance:.2f}: training is diverging. Lower optimizer.lr."
+            )
+        self.log("train/loss_epoch", loss, sync_dist=True)
         # Not on the progress bar: it would show last epoch's value all through the next one.
         self.log("train/acc", self.train_acc.compute(), sync_dist=True)
         self.train_loss.reset()
