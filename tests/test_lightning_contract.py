@@ -223,3 +223,14 @@ def test_enable_progress_bar_false_turns_the_configured_progress_bar_off(compose
                       *[o for o in QUIET if "rich_progress_bar" not in o])  # fmt: skip
     _, trainer = fit(cfg)
     assert trainer.progress_bar_callback is None and trainer.global_step == 10
+
+
+def test_the_model_summary_lists_the_networks_layers_and_no_metric_object(compose_cfg, capsys):
+    quiet = [o for o in QUIET if "rich_model_summary" not in o]
+    cfg = compose_cfg(*quiet, "trainer.max_epochs=1", "logger=none", "model=lenet5",
+                      "trainer.enable_progress_bar=false")  # fmt: skip
+    fit(cfg)
+    out = capsys.readouterr().out
+    assert "net.features" in out and "net.classifier" in out
+    for metric in ("train_acc", "val_loss", "val_acc_best", "MulticlassAccuracy", "MeanMetric"):
+        assert metric not in out, metric

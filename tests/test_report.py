@@ -18,8 +18,10 @@ from scripts.report import (
     is_matrix,
     locality_figure,
     main,
+    matrix_cells,
     matrix_figure,
     matrix_table,
+    mean_std,
     shift_figure,
 )
 
@@ -240,3 +242,16 @@ def test_a_recipe_over_two_data_configs_gets_no_matrix(tmp_path):
     main([str(sweep), "--out", str(tmp_path / "figures")])
     assert not is_matrix(group_runs(find_runs([sweep])), "permutation")
     assert not list((tmp_path / "figures").glob("matrix_*"))
+
+
+def test_the_readme_matrix_shows_the_numbers_of_the_heat_map_rounded_once():
+    root = Path(__file__).resolve().parents[1]
+    models, datas, cell = matrix_cells(group_runs(find_runs([root / "results"])), "grid")
+    readme = (root / "README.md").read_text()
+    for model in models:
+        # The heat map's text: the mean and std of the records, each rounded once to 0.1.
+        shown = [
+            "{:.1f} ± {:.1f}".format(*(100 * x for x in mean_std(cell[model, data].test_acc)))
+            for data in datas
+        ]
+        assert f"| {' | '.join(shown)} |" in readme, model

@@ -6,6 +6,7 @@ output goes. Their options live once, in the function's signature: a config hand
 over as a `_partial_: true` mapping (`draw:` or `measure:`) with its settings.
 
     InterruptCheckpoint  on Ctrl+C or SIGTERM     checkpoints/last.ckpt
+    ModelSummary         at the start of fitting  the network's layers (not the metric objects)
     Figures              at train start/end,      figures/<tag>.png and TensorBoard IMAGES
                          or test end
     ShiftRobustness      at test end (canvas)     figures/shift/*.png, shift/* metrics
@@ -34,10 +35,12 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback as HydraCallback
+from lightning.pytorch.callbacks import RichModelSummary
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from matplotlib.figure import Figure
 from omegaconf import DictConfig, OmegaConf
+from torchmetrics import Metric
 
 from mlp_vs_cnn.analysis.shift import ShiftRobustness as ShiftResult
 from mlp_vs_cnn.analysis.shift import distance_figure, heatmap_figure
@@ -49,6 +52,7 @@ __all__ = [
     "CheckConfig",
     "Figures",
     "InterruptCheckpoint",
+    "ModelSummary",
     "OptunaStorageFolder",
     "ReportJobs",
     "RunFolderGuard",
@@ -62,6 +66,23 @@ Draw = Callable[[L.LightningModule, Any], dict[str, Figure]]
 
 class RunInterrupted(Exception):
     """Ctrl+C stopped a fit at the end of a batch (`InterruptCheckpoint`)."""
+
+
+class ModelSummary(RichModelSummary):
+    """Lightning's rich model summary of the network's layers, without the metric objects the
+    module also holds as submodules (`train_acc`, `val_loss`, ...): they are no layers."""
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._metric_types = {
+            type(m).__name__ for m in pl_module.modules() if isinstance(m, Metric)
+        }
+        super().on_fit_start(trainer, pl_module)
+
+    def summarize(self, summary_data: list[tuple[str, list[str]]], *args, **kwargs) -> None:
+        types = dict(summary_data)["Type"]
+        layers = [i for i, kind in enumerate(types) if kind not in self._metric_types]
+        summary_data = [(column, [values[i] for i in layers]) for column, values in summary_data]
+        super().summarize(summary_data, *args, **kwargs)
 
 
 class InterruptCheckpoint(L.Callback):
