@@ -67,3 +67,24 @@ def report_epoch(epoch: int, test_acc: float, **extra: float) -> None:
 
 def target_reached(test_acc: float, target: float | None) -> bool:
     return target is not None and test_acc >= target
+
+
+def mnist_style_sets(args: argparse.Namespace):
+    """The training and test sets of `args.dataset` as the PyTorch example and the Lightning
+    template load them: torchvision's class, per sample ToTensor and Normalize with MNIST's mean
+    and std (FashionMNIST runs the recipes unchanged, these constants included), cut to
+    `--limit-train` / `--limit-test` images."""
+    from torch.utils.data import Subset
+    from torchvision import datasets, transforms
+
+    transform = transforms.Compose(
+        [transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))]
+    )
+    dataset_class = getattr(datasets, args.dataset)
+    train_set = dataset_class(args.root, train=True, download=False, transform=transform)
+    test_set = dataset_class(args.root, train=False, download=False, transform=transform)
+    if args.limit_train:
+        train_set = Subset(train_set, range(args.limit_train))
+    if args.limit_test:
+        test_set = Subset(test_set, range(args.limit_test))
+    return train_set, test_set

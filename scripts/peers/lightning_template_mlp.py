@@ -30,10 +30,9 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from torch import nn
-from torch.utils.data import DataLoader, Subset, random_split
+from torch.utils.data import DataLoader, random_split
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification.accuracy import Accuracy
-from torchvision import datasets, transforms
 
 
 class SimpleDenseNet(nn.Module):
@@ -163,17 +162,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     L.seed_everything(args.seed, workers=True)
 
-    # The template's MNIST normalisation; FashionMNIST runs the same recipe unchanged.
-    transform = transforms.Compose(
-        [transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))]
-    )
-    dataset_class = getattr(datasets, args.dataset)
-    train_set = dataset_class(args.root, train=True, download=False, transform=transform)
-    test_set = dataset_class(args.root, train=False, download=False, transform=transform)
-    if args.limit_train:
-        train_set = Subset(train_set, range(args.limit_train))
-    if args.limit_test:
-        test_set = Subset(test_set, range(args.limit_test))
+    train_set, test_set = _protocol.mnist_style_sets(args)
     val_size = len(train_set) // 12  # 5,000 of the 60,000
     train_split, val_split = random_split(
         train_set,

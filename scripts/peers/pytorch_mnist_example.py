@@ -20,8 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.optim as optim
 from torch.optim.lr_scheduler import StepLR
-from torch.utils.data import DataLoader, Subset
-from torchvision import datasets, transforms
+from torch.utils.data import DataLoader
 
 
 class Net(nn.Module):
@@ -83,18 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
-    # The example's normalisation is MNIST's; FashionMNIST runs the same recipe unchanged, these
-    # constants included.
-    transform = transforms.Compose(
-        [transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))]
-    )
-    dataset_class = getattr(datasets, args.dataset)
-    train_set = dataset_class(args.root, train=True, download=False, transform=transform)
-    test_set = dataset_class(args.root, train=False, download=False, transform=transform)
-    if args.limit_train:
-        train_set = Subset(train_set, range(args.limit_train))
-    if args.limit_test:
-        test_set = Subset(test_set, range(args.limit_test))
+    train_set, test_set = _protocol.mnist_style_sets(args)
     # The example shuffles only under its accelerator branch since a 2020 refactor (before, and
     # on every device, it always shuffled); we shuffle on the CPU too, as every device did.
     # num_workers stays at the DataLoader's default 0, as on the example's CPU path.
