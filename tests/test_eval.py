@@ -111,6 +111,9 @@ def test_a_permuted_checkpoint_restores_its_permutation(
     metrics = evaluate(cfg)
     assert used and all(torch.equal(p, saved) for p in used)
     assert metrics["test/acc"] == record["metrics"]["test/acc"]
+    # The record says what the network was tested on: its own permutation, not the one asked.
+    tested = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())["data"]
+    assert tested["permutation_seed"] == record["config"]["data"]["permutation_seed"] != 123
 
 
 def test_eval_on_another_dataset_is_refused(compose_cfg, trained):

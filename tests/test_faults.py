@@ -249,6 +249,7 @@ def test_a_finished_run_trained_further_equals_an_uninterrupted_run_and_keeps_bo
     assert record["epochs"] == 2
     assert [(s["epochs"], s["global_step"]) for s in record["stages"]] == [(1, 10), (2, 20)]
     assert record["stages"][0]["metrics"] == first
+    assert record["resumed_from"] == str((run_dir / "checkpoints" / "last.ckpt").resolve())
 
 
 def test_files_written_atomically_are_as_readable_as_the_umask_allows(tmp_path):

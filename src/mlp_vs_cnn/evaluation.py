@@ -41,21 +41,36 @@ def _datamodule_for(cfg: DictConfig, checkpoint: Mapping[str, Any]) -> ImageData
     return ImageDataModule(**saved)
 
 
-def load_for_evaluation(cfg: DictConfig) -> tuple[ImageClassifier, ImageDataModule]:
-    """The classifier of `cfg.ckpt_path` and its data module, with the permutation it was
-    trained with restored (`eval.py`, `scripts/visualize.py`)."""
+# The data settings a test result depends on, recorded with it.
+TESTED_DATA_KEYS = ("dataset", "normalize", "mean", "std", "canvas_size", "eval_placement",
+                    "eval_seed", "permutation_seed", "permutation_scope", "block_size",
+                    "limit_eval_samples")  # fmt: skip
+PERMUTATION_KEYS = ("permutation_seed", "permutation_scope", "block_size")
+
+
+def load_for_evaluation(cfg: DictConfig) -> tuple[ImageClassifier, ImageDataModule, dict]:
+    """The classifier of `cfg.ckpt_path`, its data module with the permutation it was trained
+    with restored (`eval.py`, `scripts/visualize.py`), and the data settings it is tested on."""
     checkpoint = read_checkpoint(cfg.ckpt_path)
     datamodule = _datamodule_for(cfg, checkpoint)
     check_data(checkpoint, datamodule, cfg.ckpt_path)
     model = load_classifier(checkpoint, cfg.ckpt_path)
     datamodule.load_state_dict(data_state(checkpoint))
-    return model, datamodule
+    tested = {key: datamodule.hparams.get(key) for key in TESTED_DATA_KEYS}
+    if datamodule.permutation is not None:  # the checkpoint's own permutation is the one used
+        saved = checkpoint.get("datamodule_hyper_parameters") or {}
+        tested.update({key: saved[key] for key in PERMUTATION_KEYS if key in saved})
+    return model, datamodule, tested
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test a checkpoint on a data config; the permutation it was trained with is restored."""
     quiet_known_noise()
-    model, datamodule = load_for_evaluation(cfg)
+    model, datamodule, tested = load_for_evaluation(cfg)
+    asked = {key: datamodule.hparams.get(key) for key in PERMUTATION_KEYS}
+    differ = [f"data.{k}={tested[k]} (asked: {asked[k]})" for k in asked if tested[k] != asked[k]]
+    if differ:
+        log.warning("Tested with the checkpoint's own pixel permutation: %s", ", ".join(differ))
     loggers = instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False)
     trainer.test(model, datamodule=datamodule, verbose=False)  # our table follows
@@ -65,6 +80,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         record = {
             "checkpoint": str(cfg.ckpt_path),
             "choices": config_choices(cfg),
+            "data": tested,  # what the network was tested on, which the choices may not say
             "metrics": metrics,
         }
         log.info("Metrics written to %s", write_metrics(cfg.paths.output_dir, record))
@@ -74,7 +90,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 def visualize(cfg: DictConfig) -> list[Path]:
     """Draw the figures of the callbacks in `cfg.callbacks` (those named in `cfg.what`, or all)
     for a checkpoint, to TensorBoard in `<output_dir>/tensorboard` and PNG; return the PNGs."""
-    model, datamodule = load_for_evaluation(cfg)
+    model, datamodule, _ = load_for_evaluation(cfg)
     tensorboard = SummaryWriter(Path(cfg.paths.output_dir) / "tensorboard")
     paths = []
     for name, callback_cfg in cfg.callbacks.items():

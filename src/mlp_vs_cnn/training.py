@@ -257,6 +257,9 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
             "epochs": trainer.current_epoch,
             "global_step": trainer.global_step,
             "best_checkpoint": best_ckpt,
+            # A resumed run says where it started: its first steps were trained by another
+            # process (with the same data settings, `check_resume_data`).
+            "resumed_from": str(Path(ckpt_path).resolve()) if ckpt_path else None,
             "metrics": metrics,
             "config": run_config(cfg),
         }
