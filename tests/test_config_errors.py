@@ -470,3 +470,15 @@ def test_a_folder_name_the_file_system_refuses_is_told_in_one_line(tmp_path):
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == f"train.py: File name too long: {too_long}"
+
+
+def test_a_run_log_that_cannot_be_opened_is_told_in_one_line(tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir / "train.log").mkdir(parents=True)  # as unwritable as a read-only folder, for root
+    command = [sys.executable, str(ROOT / "train.py"), "debug=fast_dev_run",
+               f"hydra.run.dir={run_dir}"]  # fmt: skip
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"train.py: Is a directory: {run_dir / 'train.log'}"
+    )

@@ -10,6 +10,8 @@ below compare with the run that wants to use it, for resuming (`train.py`) as fo
 
 from __future__ import annotations
 
+import errno
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     ) -> None:
         if storage_options is not None or "://" in str(path):
             return super().save_checkpoint(checkpoint, path, storage_options)
-        write_atomically(path, lambda f: torch.save(checkpoint, f))
+        try:
+            write_atomically(path, lambda f: torch.save(checkpoint, f))
+        except RuntimeError as err:  # torch's writer says "enforce fail at inline_container.cc"
+            free = shutil.disk_usage(Path(path).parent).free
+            raise OSError(
+                errno.EIO,
+                f"The checkpoint could not be written ({free / 2**20:.0f} MiB free there; the "
+                f"previous one is intact). Free some space, then resume with ckpt_path=last",
+                str(path),
+            ) from err
 
 
 class CheckpointError(ValueError):

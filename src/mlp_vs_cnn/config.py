@@ -429,8 +429,14 @@ def run(main: Callable[[], Any]) -> None:
         main()
     except (HydraException, OmegaConfBaseException) as err:
         raise SystemExit(f"{_program()}: {describe(err)}") from None
-    except OSError as err:  # the machine's answer (a name too long, a read-only or full disk)
-        raise SystemExit(f"{_program()}: {err.strerror or err}: {err.filename or ''}") from None
+    except (OSError, ValueError) as err:
+        # The machine's answer (a name too long, a read-only or full disk), also where logging
+        # wraps it when it opens the run's log file (ValueError: Unable to configure handler).
+        cause = err if isinstance(err, OSError) else err.__cause__
+        if not isinstance(cause, OSError):
+            raise
+        where = f": {cause.filename}" if cause.filename else ""
+        raise SystemExit(f"{_program()}: {cause.strerror or cause}{where}") from None
 
 
 def describe(error: BaseException) -> str:
