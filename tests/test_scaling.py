@@ -184,3 +184,21 @@ def test_ddp_sim_test_accuracy_matches_a_single_process_evaluation(
     single = evaluate(cfg)
     assert single["test/acc"] == pytest.approx(record["metrics"]["test/acc"], abs=1e-6)
     assert single["test/loss"] == pytest.approx(record["metrics"]["test/loss"], rel=1e-5)
+
+
+def test_a_damaged_optuna_study_file_stops_the_search_in_one_line_and_is_left_as_it_is(
+    tmp_path, fixture_data_dir
+):
+    study = tmp_path / "optuna" / "mlp_mnist.db"
+    study.parent.mkdir()
+    study.write_text("not a database")
+    command = [sys.executable, "train.py", "hparams_search=optuna", "debug=quick",
+               "hydra.sweeper.n_trials=1", f"paths.log_dir={tmp_path}",
+               f"paths.data_dir={fixture_data_dir}"]  # fmt: skip
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"train.py: {study} is not a readable Optuna study (file is not a database). Move it "
+        f"away to start the study afresh, or set hydra.sweeper.storage to another file."
+    )
+    assert study.read_text() == "not a database"

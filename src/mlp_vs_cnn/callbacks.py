@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
@@ -264,5 +266,17 @@ class OptunaStorageFolder(HydraCallback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         storage = config.hydra.sweeper.get("storage") or ""
-        if storage.startswith("sqlite:///"):
-            Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        if not storage.startswith("sqlite:///"):
+            return
+        path = Path(storage.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_file():  # a damaged study file would end the sweep in SQLAlchemy's trace
+            try:
+                with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+                    db.execute("PRAGMA schema_version").fetchone()
+            except sqlite3.Error as err:
+                raise SystemExit(
+                    f"{Path(sys.argv[0]).name}: {path} is not a readable Optuna study ({err}). "
+                    f"Move it away to start the study afresh, or set hydra.sweeper.storage to "
+                    f"another file."
+                ) from None
