@@ -482,3 +482,13 @@ def test_a_run_log_that_cannot_be_opened_is_told_in_one_line(tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         f"train.py: Is a directory: {run_dir / 'train.log'}"
     )
+
+
+def test_a_command_line_hydra_refuses_is_told_in_one_line(tmp_path):
+    command = [sys.executable, str(ROOT / "train.py"), "-m", "--cfg", "job"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "train.py: Only one of --run, --multirun, --cfg, --info and --shell_completion can be "
+        "specified"
+    ]

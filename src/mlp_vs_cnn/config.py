@@ -430,6 +430,8 @@ def run(main: Callable[[], Any]) -> None:
     except (HydraException, OmegaConfBaseException) as err:
         raise SystemExit(f"{_program()}: {describe(err)}") from None
     except (OSError, ValueError) as err:
+        if isinstance(err, ValueError) and _raised_in_hydra(err):  # its command line's usage
+            raise SystemExit(f"{_program()}: {err}") from None  # (e.g. -m with --cfg job)
         # The machine's answer (a name too long, a read-only or full disk), also where logging
         # wraps it when it opens the run's log file (ValueError: Unable to configure handler).
         cause = err if isinstance(err, OSError) else err.__cause__
@@ -437,6 +439,12 @@ def run(main: Callable[[], Any]) -> None:
             raise
         where = f": {cause.filename}" if cause.filename else ""
         raise SystemExit(f"{_program()}: {cause.strerror or cause}{where}") from None
+
+
+def _raised_in_hydra(error: BaseException) -> bool:
+    """Whether Hydra itself raised `error` (its checks of the command line), not code it ran."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return bool(frames) and f"{os.sep}hydra{os.sep}" in frames[-1].filename
 
 
 def describe(error: BaseException) -> str:
