@@ -16,7 +16,7 @@ from typing import Literal, get_args
 import lightning as L
 import torch
 
-from mlp_vs_cnn.data.idx import load_split
+from mlp_vs_cnn.data.idx import DataFilesError, load_split
 from mlp_vs_cnn.data.loader import EpochSampler, TensorBatchLoader
 from mlp_vs_cnn.data.transforms import (
     VariantTransform,
@@ -221,8 +221,8 @@ class ImageDataModule(L.LightningDataModule):
             return
         hp = self.hparams
         images, labels = load_split(self.data_dir, self.dataset, "train", hp.download)
-        if hp.val_size >= len(images):
-            raise ValueError(
+        if hp.val_size >= len(images):  # known only once the files are read: a data error
+            raise DataFilesError(
                 f"data.val_size={hp.val_size} leaves no training images: the {self.dataset} files "
                 f"in {self.data_dir} hold {len(images)}."
             )
