@@ -312,3 +312,19 @@ def test_a_resume_asking_for_fewer_epochs_than_its_checkpoint_has_is_refused(com
              f"hydra.runtime.output_dir={tmp_path / 'other'}")  # fmt: skip
     with pytest.raises(CheckpointError, match="is from epoch 2, past trainer.max_epochs=1"):
         train(compose_cfg(*fewer))
+
+
+@pytest.mark.slow
+def test_a_sweep_that_fills_its_disk_tells_each_job_in_one_line_without_a_traceback(
+    small_disk, fixture_data_dir
+):
+    command = [sys.executable, "train.py", "-m", "model=mlp,lenet5", "debug=quick",
+               "data.val_size=100", f"paths.data_dir={fixture_data_dir}",
+               f"hydra.sweep.dir={small_disk / 'sweep'}",
+               "callbacks.activation_maximization=null"]  # fmt: skip
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    told = [line for line in result.stderr.splitlines() if line.startswith("train.py: job ")]
+    assert [line.split(":")[1] for line in told] == [" job 0 failed", " job 1 failed"]
+    assert all("No space left on device" in line or "could not be written" in line for line in told)
+    assert "2 of 2 jobs failed:" in result.stderr

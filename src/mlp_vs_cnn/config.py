@@ -582,10 +582,15 @@ class ReportJobs(Callback):
         error = job_return._return_value
         sweep = config.hydra.mode == RunMode.MULTIRUN
         line = describe(error)
-        write_atomically(job_dir / ERROR_FILE, line + "\n")
-        # A traceback for errors that are not the user's, or for all with HYDRA_FULL_ERROR=1 (with
-        # which Hydra raises a single run's error itself, traceback and all).
-        traceback_wanted = full_error() or not isinstance(error, USER_ERRORS)
+        try:
+            write_atomically(job_dir / ERROR_FILE, line + "\n")
+        except OSError as err:  # a full disk, which may be why the job failed
+            print(
+                f"{_program()}: {job_dir / ERROR_FILE} not written: {err.strerror}", file=sys.stderr
+            )
+        # A traceback for errors that are neither the user's nor the machine's (a full disk), or
+        # for all with HYDRA_FULL_ERROR=1 (with which Hydra raises a single run's error itself).
+        traceback_wanted = full_error() or not isinstance(error, (*USER_ERRORS, OSError))
         _log_to_files(f"Failed: {line}", error if traceback_wanted else None)
         if traceback_wanted and (sweep or not full_error()):
             traceback.print_exception(error)
@@ -615,7 +620,10 @@ class ReportJobs(Callback):
         common = {o.input_line for o in overrides if not o.is_sweep_override()}
         rows = [job_summary(job, config.hydra.output_subdir, common) for job in jobs]
         print_summary(f"Sweep {sweep_dir}", [r for r in rows if not r["error"]])
-        write_summary(sweep_dir, rows)
+        try:
+            write_summary(sweep_dir, rows)
+        except OSError as err:
+            print(f"{_program()}: the sweep's summary not written: {err.strerror}", file=sys.stderr)
         failed = [r for r in rows if r["error"]]
         if failed:
             lines = [f"{len(failed)} of {len(rows)} jobs failed:"]
