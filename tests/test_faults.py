@@ -196,7 +196,7 @@ def test_a_truncated_last_checkpoint_is_named_and_the_newest_intact_one_offered(
     checkpoints = tmp_path / "run" / "checkpoints"
     last = checkpoints / "last.ckpt"
     last.write_bytes(last.read_bytes()[:1000])  # as a crash in the middle of a copy leaves it
-    (tmp_path / "run" / "metrics.json").unlink()  # not finished: a resume is what is asked
+    # The run finished; asked for a second epoch, it reads its last.ckpt and names it broken.
     with pytest.raises(CheckpointError) as refused:
         train(compose_cfg(*SMALL_RUN, "ckpt_path=last", run))
     message = str(refused.value)
