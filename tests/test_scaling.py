@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -202,3 +203,29 @@ def test_a_damaged_optuna_study_file_stops_the_search_in_one_line_and_is_left_as
         f"away to start the study afresh, or set hydra.sweeper.storage to another file."
     )
     assert study.read_text() == "not a database"
+
+
+def test_an_optuna_study_on_a_read_only_disk_stops_the_search_in_one_line(
+    tmp_path, fixture_data_dir
+):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)]).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        study = disk / "optuna" / "mlp_mnist.db"
+        study.parent.mkdir()
+        sqlite3.connect(study).close()  # an empty, valid SQLite file
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        command = [sys.executable, "train.py", "hparams_search=optuna", "debug=quick",
+                   "hydra.sweeper.n_trials=1", f"paths.log_dir={disk}",
+                   f"paths.data_dir={fixture_data_dir}"]  # fmt: skip
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"train.py: {study} cannot be written (a read-only file or disk)")
+    )

@@ -22,6 +22,7 @@ and named here, so that conf/ finds every callback in this module.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sqlite3
 import sys
@@ -280,3 +281,9 @@ class OptunaStorageFolder(HydraCallback):
                     f"Move it away to start the study afresh, or set hydra.sweeper.storage to "
                     f"another file."
                 ) from None
+        if not os.access(path if path.is_file() else path.parent, os.W_OK):
+            raise SystemExit(
+                f"{Path(sys.argv[0]).name}: {path} cannot be written (a read-only file or disk): "
+                f"the search records every trial there. Copy it somewhere writable and set "
+                f"hydra.sweeper.storage=sqlite:///<the copy>."
+            )
