@@ -165,11 +165,3 @@ def test_mlp_on_real_mnist_is_above_90_percent_after_one_epoch(compose_cfg, real
     metrics = train(cfg)
     assert metrics["test/acc"] > 0.90
     assert snapshot(real_data_dir) == before
-
-
-def test_a_training_file_smaller_than_the_validation_split_is_a_data_error(compose_cfg, tmp_path):
-    small = tmp_path / "small"
-    write_dataset(small, "MNIST", n_train=1000, n_test=200)
-    cfg = compose_cfg("debug=fast_dev_run", "data.val_size=5000", data_dir=small)
-    with pytest.raises(DataFilesError, match="data.val_size=5000 leaves no training images"):
-        train(cfg)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from mlp_vs_cnn.data import ImageDataModule
+from mlp_vs_cnn.data import DataFilesError, ImageDataModule
 from mlp_vs_cnn.data.transforms import (
     make_permutation,
     shuffle_blocks,
@@ -232,7 +232,7 @@ def test_inconsistent_data_options_are_refused_with_a_clear_message(
 
 
 def test_a_validation_split_larger_than_the_data_is_refused(make_datamodule):
-    with pytest.raises(ValueError, match="val_size"):
+    with pytest.raises(DataFilesError, match="data.val_size=600 leaves no training images"):
         make_datamodule(val_size=600)
 
 
