@@ -505,27 +505,29 @@ class CheckConfig(Callback):
         jobs = planned_jobs(config)
         if not jobs:
             return
-        first_error, runnable = None, False
-        datasets = set()
-        for overrides in jobs:
+        first_error = None
+        for overrides in jobs:  # until a job that can run
             try:
-                job = compose(config.hydra.job.config_name, overrides=overrides)
-                if not runnable:  # until a job that can run
-                    check_config(job)
-                    runnable = True
+                check_config(compose(config.hydra.job.config_name, overrides=overrides))
+                break
             except (ConfigError, HydraException, OmegaConfBaseException) as err:
                 first_error = first_error or err
-                continue
-            if job.get("data"):
-                data = job.data
-                datasets.add((data.data_dir or default_data_dir(), data.dataset, data.download))
-        if not runnable:
+        else:
             _stop(
                 first_error,
                 f"each of the {len(jobs)} jobs of this sweep has a bad value, the first: ",
             )
         # Missing data stops the sweep here, once, rather than each of its jobs (or each job
-        # downloads it again).
+        # downloads it again). One job is composed per setting of the keys the data depends on
+        # (a compose costs about 0.1 s: a sweep of hundreds of jobs would wait minutes).
+        datasets = set()
+        for overrides in {_data_overrides(job): job for job in jobs}.values():
+            try:
+                data = compose(config.hydra.job.config_name, overrides=overrides).get("data")
+            except (HydraException, OmegaConfBaseException):
+                continue  # a job with a bad value: told when it runs
+            if data:
+                datasets.add((data.data_dir or default_data_dir(), data.dataset, data.download))
         for data_dir, dataset, download in sorted(datasets):
             try:
                 ensure_files(data_dir, dataset, download)
@@ -542,6 +544,12 @@ def _stop(error: BaseException, context: str = "") -> typing.NoReturn:
     if full_error():
         sys.excepthook(type(error), error, error.__traceback__)
     raise SystemExit(f"{_program()}: {context}{describe(error)}")
+
+
+def _data_overrides(overrides: list[str]) -> tuple[str, ...]:
+    """The overrides of a job that can change which data files it reads."""
+    groups = ("data", "paths", "experiment")
+    return tuple(o for o in overrides if o.lstrip("+~").split("=")[0].split(".")[0] in groups)
 
 
 def planned_jobs(config: DictConfig) -> list[list[str]] | None:
