@@ -126,25 +126,27 @@ def mark_other_settings(records: list[dict]) -> None:
     `<recipe> (other settings)`. The recipe's own settings are those `train.py` composes for
     `experiment=<recipe>` with the record's model, data, block size and seed."""
     own: dict[tuple, dict | None] = {}
-    for record in records:
-        if "settings" not in record or "task" not in record:
-            continue  # a run folder's metrics.json: no settings to compare
-        choices = record["choices"]
-        cell = (record["task"], choices["model"], choices["data"], block_size(record))
-        if cell not in own:
-            own[cell] = recipe_settings(*cell)
-        if own[cell] != _without_seed(record["settings"]):
-            choices["experiment"] = f"{choices.get('experiment', record['task'])} (other settings)"
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        for record in records:
+            if "settings" not in record or "task" not in record:
+                continue  # a run folder's metrics.json: no settings to compare
+            choices = record["choices"]
+            cell = (record["task"], choices["model"], choices["data"], block_size(record))
+            if cell not in own:
+                own[cell] = recipe_settings(*cell)
+            if own[cell] != _without_seed(record["settings"]):
+                recipe = choices.get("experiment", record["task"])
+                choices["experiment"] = f"{recipe} (other settings)"
 
 
 def recipe_settings(recipe: str, model: str, data: str, block: int | None) -> dict | None:
     """The settings of a run of `recipe` on `model` and `data` (and block size), seed aside;
-    None if this checkout cannot compose it (a recipe or option that no longer exists)."""
+    None if this checkout cannot compose it (a recipe or option that no longer exists). Called
+    inside Hydra's `initialize_config_dir` of conf/."""
     overrides = [f"experiment={recipe}", f"model={model}", f"data={data}", "seed=1"]
     overrides += [f"data.block_size={block}"] if block is not None else []
     try:
-        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-            cfg = compose("train", overrides=overrides)
+        cfg = compose("train", overrides=overrides)
     except HydraException:
         return None
     return _without_seed(json.loads(json.dumps(run_settings(cfg))))
