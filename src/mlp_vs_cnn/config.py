@@ -77,7 +77,7 @@ from mlp_vs_cnn.data.datamodule import default_data_dir
 from mlp_vs_cnn.data.idx import ensure_files
 from mlp_vs_cnn.record import METRICS_FILE, SWEEP_JOBS_FILE, write_atomically
 from mlp_vs_cnn.run_folders import RunFolderError
-from mlp_vs_cnn.visualize.figures import FORMATS
+from mlp_vs_cnn.visualize.figures import FORMATS, check_formats
 
 log = logging.getLogger(__name__)
 
@@ -234,11 +234,14 @@ def _missing_keys(node: DictConfig, prefix: str = "") -> Iterable[str]:
 
 def _check_run(cfg: DictConfig, training: bool) -> None:
     formats = cfg.get("figure_formats")
-    if formats is not None and not set(formats) <= set(FORMATS):
-        raise ConfigError(
-            f"figure_formats={list(formats)}: allowed: a list of {', '.join(FORMATS)} "
-            f"(e.g. [png] or [png,pdf])"
-        )
+    if formats is not None:
+        try:
+            check_formats(formats)  # the writer's own check, before anything is written
+        except ValueError:
+            raise ConfigError(
+                f"figure_formats={list(formats)}: allowed: a list of {', '.join(FORMATS)} "
+                f"(e.g. [png] or [png,pdf])"
+            ) from None
     seed = cfg.get("seed")
     if seed is not None and not _is_int(seed):
         raise ConfigError(f"seed={seed}: must be an integer, or null for a random seed")
