@@ -112,6 +112,6 @@ def test_per_sample_trains_on_the_images_our_data_module_trains_on(fixture_data_
     )
     datamodule.setup("fit")
     images, _ = load_split(fixture_data_dir, "MNIST", "train", download=False)
-    index = per_sample.training_indices(len(images), val_size=100, split_seed=7)
+    _, index = per_sample.split_indices(len(images), val_size=100, split_seed=7)  # what it uses
     assert len(index) == len(images) - 100
     assert torch.equal(images[index], datamodule.splits["train"][0])

@@ -32,6 +32,7 @@ from omegaconf.errors import OmegaConfBaseException
 # Before torch, as train.py does: importing the package sets the OpenMP wait policy and the
 # allocator our runs train with (mlp_vs_cnn/runtime.py).
 from mlp_vs_cnn.config import USER_ERRORS, check_config, describe
+from mlp_vs_cnn.data.datamodule import split_indices
 from mlp_vs_cnn.runtime import threads_for
 
 # isort: split
@@ -87,13 +88,6 @@ def per_sample_transform(data: DictConfig, placement: str) -> transforms.Compose
     return transforms.Compose(steps)
 
 
-def training_indices(num_images: int, val_size: int, split_seed: int) -> list[int]:
-    """The images our data module trains on (`ImageDataModule.setup`): one permutation drawn
-    from split_seed, its first val_size images held out for validation, the rest trained on."""
-    order = torch.randperm(num_images, generator=torch.Generator().manual_seed(split_seed))
-    return order[val_size:].tolist()
-
-
 def accuracy_on(net, loader, memory_format, autocast) -> float:
     net.eval()
     correct = 0
@@ -129,8 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     test_set = dataset_class(args.root, train=False, download=False, transform=test_transform)
     if data.val_size >= len(train_set):
         _protocol.fail(f"data.val_size={data.val_size} leaves none of the {len(train_set)} images")
-    train_index = training_indices(len(train_set), data.val_size, data.split_seed)
-    train_index = train_index[: args.limit_train]
+    _, train_index = split_indices(len(train_set), data.val_size, data.split_seed)
+    train_index = train_index[: args.limit_train].tolist()
     test_index = range(len(test_set))[: args.limit_test]
     train_loader = DataLoader(
         Subset(train_set, train_index), batch_size=data.batch_size, shuffle=True, num_workers=0

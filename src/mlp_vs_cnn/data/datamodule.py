@@ -76,6 +76,13 @@ def default_data_dir() -> str:
     return str(project / "data")
 
 
+def split_indices(num_images: int, val_size: int, split_seed: int) -> tuple[torch.Tensor, ...]:
+    """The validation and training indices of the training file: one permutation drawn from
+    `split_seed`, its first `val_size` images held out (the same split in every run)."""
+    order = torch.randperm(num_images, generator=torch.Generator().manual_seed(split_seed))
+    return order[:val_size], order[val_size:]
+
+
 def scoped_permutation(
     scope: PermutationScope, side: int, seed: int, block_size: int | None = None
 ) -> torch.Tensor:
@@ -226,8 +233,7 @@ class ImageDataModule(L.LightningDataModule):
                 f"data.val_size={hp.val_size} leaves no training images: the {self.dataset} files "
                 f"in {self.data_dir} hold {len(images)}."
             )
-        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(hp.split_seed))
-        val_index, train_index = order[: hp.val_size], order[hp.val_size :]
+        val_index, train_index = split_indices(len(images), hp.val_size, hp.split_seed)
         test_images, test_labels = load_split(self.data_dir, self.dataset, "test", hp.download)
         splits = {
             "train": (images[train_index], labels[train_index]),
