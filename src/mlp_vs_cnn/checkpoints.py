@@ -149,7 +149,7 @@ def check_resume_data(checkpoint: Mapping[str, Any], datamodule: ImageDataModule
         if key in saved and saved[key] != datamodule.hparams.get(key)
     ]
     if differ:
-        seed = " (data.shuffle_seed is the run's seed)" if "shuffle_seed" in differ[0] else ""
+        seed = " (data.shuffle_seed is the run's seed)" if "shuffle_seed" in str(differ) else ""
         raise CheckpointError(
             f"{path} was trained with {', '.join(differ)}{seed}: a resumed run goes on with its "
             f"checkpoint's data and would be recorded as this one's. Resume with the settings it "

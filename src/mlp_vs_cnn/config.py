@@ -446,8 +446,10 @@ def run(main: Callable[[], Any]) -> None:
 
 def _raised_in_hydra(error: BaseException) -> bool:
     """Whether Hydra itself raised `error` (its checks of the command line), not code it ran."""
-    frames = traceback.extract_tb(error.__traceback__)
-    return bool(frames) and f"{os.sep}hydra{os.sep}" in frames[-1].filename
+    last = error.__traceback__
+    while last is not None and last.tb_next is not None:
+        last = last.tb_next
+    return last is not None and last.tb_frame.f_globals.get("__name__", "").startswith("hydra.")
 
 
 def describe(error: BaseException) -> str:
