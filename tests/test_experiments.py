@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mlp_vs_cnn.record import run_config
+from mlp_vs_cnn.record import run_config, run_settings
 from tests.conftest import DATA_CONFIGS, MODEL_CONFIGS, ROOT
 
 RECIPES = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
@@ -187,3 +187,36 @@ def test_a_study_sweep_skips_the_runs_it_has_records_of_and_reruns_the_others(
     resumed = _multirun(tmp_path, fixture_data_dir, *study)
     assert "Recipe permutation: 2 runs, 1 recorded, 1 to run" in resumed.stderr + resumed.stdout
     assert sorted(p.name for p in results.rglob("*.json")) == [p.name for p in records]
+
+
+def test_converged_recipe_trains_every_model_on_the_full_data_with_one_stopping_rule(compose_cfg):
+    cfg = compose_cfg("experiment=converged")
+    params = cfg.hydra.sweeper.params
+    assert set(params.model.split(",")) == set(MODEL_CONFIGS)
+    assert set(params.data.split(",")) == {
+        f"{d}{v}" for d in ("mnist", "fashion") for v in ("", "_shifted", "_permuted")
+    }
+    assert cfg.data.limit_train_samples is None and cfg.data.limit_eval_samples is None
+    stopping = cfg.callbacks.early_stopping
+    assert (stopping.monitor, stopping.mode, stopping.patience) == ("val/acc", "max", 3)
+    # the rate is cut (after 2 epochs without a new best) before the run stops (after 3)
+    assert cfg.scheduler.scheduler.patience + 1 < stopping.patience
+    assert "early_stopping" in run_settings(cfg)  # the stopping rule is part of a run's identity
+
+
+def test_converged_recipe_stops_a_run_that_has_levelled_off_and_records_its_curve(compose_cfg):
+    from mlp_vs_cnn.training import train
+
+    # lr=0: validation accuracy never improves after the first epoch, so the rule stops the run
+    # after 1 + patience epochs, long before the cap.
+    cfg = compose_cfg(
+        "experiment=converged", "model=fc_small", "data=mnist", "optimizer.lr=0",
+        "logger=none", "callbacks.rich_progress_bar=null", "callbacks.rich_model_summary=null",
+    )  # fmt: skip
+    assert cfg.trainer.max_epochs == 30
+    train(cfg)
+    record = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    assert record["epochs"] == 1 + cfg.callbacks.early_stopping.patience
+    curve = record["history"]["val/acc"]
+    assert len(curve) == record["epochs"] and len(set(curve)) == 1
+    assert len(record["history"]["val/loss"]) == record["epochs"]

@@ -60,6 +60,8 @@ CASES = {
     "untested": (damaged(lambda r: r["metrics"].pop("test/acc")), "no test/acc"),
     "metrics_edited": (damaged(lambda r: r.update({"checksum": "0" * 64})),
                        "its checksum does not match its content"),
+    "curve_with_nan": (damaged(lambda r: r.update({"history": {"val/acc": [0.5, math.nan]}})),
+                       "history of val/acc is not a list of finite numbers"),
 }  # fmt: skip
 
 

@@ -10,6 +10,8 @@ over as a `_partial_: true` mapping (`draw:` or `measure:`) with its settings.
     Figures              at train start/end,      figures/<tag>.png and TensorBoard IMAGES
                          or test end
     ShiftRobustness      at test end (canvas)     figures/shift/*.png, shift/* metrics
+    History              after each validation    the curve of val/acc and val/loss, in the
+                                                  run's record (`history`)
     CheckConfig          before a run or sweep    a bad config value stops it in one line
     ReportJobs           after each job, sweep    one-line errors, the sweep's summary table
     RunFolderGuard       before a single run      refuses to write into another run's folder
@@ -54,6 +56,7 @@ from mlp_vs_cnn.visualize.figures import FigureWriter, describe_run
 __all__ = [
     "CheckConfig",
     "Figures",
+    "History",
     "InterruptCheckpoint",
     "ModelSummary",
     "OptunaStorageFolder",
@@ -133,6 +136,39 @@ class InterruptCheckpoint(L.Callback):
         self._restore_handler()
         if isinstance(exception, (RunInterrupted, SIGTERMException)):
             trainer.save_checkpoint(self.path)
+
+
+class History(L.Callback):
+    """The value of each of `metrics` after every validation epoch of the fit (not the sanity
+    check), written with the run's record (`run_record["history"]`): the curves that show where
+    a run levelled off. Kept in checkpoints, so a resumed run's history is whole.
+
+    Args:
+        metrics: names of logged metrics, e.g. ["val/acc", "val/loss"].
+    """
+
+    def __init__(self, metrics: Sequence[str] = ("val/acc", "val/loss")) -> None:
+        self.metrics = list(metrics)
+        self.values: dict[str, list[float]] = {name: [] for name in self.metrics}
+        self.run_record: dict[str, Any] = {}
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Kept apart: testing the best checkpoint restores this callback's state of that epoch.
+        self.run_record = {"history": {name: list(v) for name, v in self.values.items()}}
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        for name in self.metrics:
+            value = trainer.callback_metrics.get(name)
+            if value is not None:
+                self.values[name].append(round(float(value), 6))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"values": self.values}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.values = {name: list(state_dict["values"].get(name, [])) for name in self.metrics}
 
 
 class Figures(L.Callback):

@@ -147,8 +147,9 @@ EXECUTION_KEYS = {
 
 
 def run_settings(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved settings that decide a run's result (`SETTING_GROUPS`, and the shift
-    analysis's options when it runs), without paths and execution details."""
+    """The resolved settings that decide a run's result (`SETTING_GROUPS`, and the options of
+    the shift analysis and of early stopping when they run), without paths and execution
+    details."""
     cfg = copy.deepcopy(cfg)
     with read_write(cfg), open_dict(cfg):
         cfg.paths.output_dir = ""  # resolvable without Hydra's runtime, and left out below
@@ -160,6 +161,9 @@ def run_settings(cfg: DictConfig) -> dict[str, Any]:
     shift = OmegaConf.select(cfg, "callbacks.shift_robustness.measure")
     if shift is not None:
         settings["shift_robustness"] = OmegaConf.to_container(shift, resolve=True)
+    stopping = OmegaConf.select(cfg, "callbacks.early_stopping")
+    if stopping is not None:  # when a run stops decides its result
+        settings["early_stopping"] = OmegaConf.to_container(stopping, resolve=True)
     for group, keys in EXECUTION_KEYS.items():
         for key in keys:
             (settings.get(group) or {}).pop(key, None)

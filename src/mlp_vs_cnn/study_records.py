@@ -76,12 +76,19 @@ def check_record(record: Any) -> dict[str, Any]:
     if "test/acc" not in metrics:
         raise RecordError("no test/acc: the run was not tested")
     for name, value in metrics.items():
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not number or not math.isfinite(value):
+        if not _finite(value):
             raise RecordError(f"metric {name} is {value!r}, not a finite number")
         if name.rsplit("/", 1)[-1] in BOUNDED_METRICS and not 0 <= value <= 1:
             raise RecordError(f"metric {name} is {value}, outside [0, 1]")
+    for name, curve in (record.get("history") or {}).items():
+        if not isinstance(curve, list) or not all(_finite(v) for v in curve):
+            raise RecordError(f"history of {name} is not a list of finite numbers")
     return record
+
+
+def _finite(value: Any) -> bool:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return number and math.isfinite(value)
 
 
 def read_json(path: str | Path) -> Any:
