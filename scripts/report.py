@@ -1,19 +1,26 @@
-"""Summarise finished runs: test accuracy mean ± std over seeds per recipe x model x data.
+"""Summarise finished runs: test accuracy per recipe x model x data, mean and 95 % interval over
+seeds, and the findings of the model x data matrix with their tests.
 
     python scripts/report.py logs/permutation/multiruns/<time> logs/shift/multiruns/<time>
-    python scripts/report.py results --out docs/figures --markdown docs/results_tables.md
-    python scripts/report.py logs/ --out paper/figures --format png --format pdf
+    python scripts/report.py results --out docs/figures --markdown docs/results_tables.md \
+        --fill README.md --fill docs/results.md
 
 Reads the records of finished runs (never console output) anywhere under the folders given: the
 metrics.json of run folders, and the study records of results/ (`make report`); names every file
-it cannot read and every record of a run that did not finish. Prints a markdown table (accuracy,
-shift consistency over the whole canvas and within a small radius when measured, parameters,
-training time; and a model x data matrix for recipes over more than two data configs), writes it
-to `--markdown`, and draws into `--out`: `accuracy_<recipe>.png` (bars from zero by model, one
-per data config, error bars = std over seeds, chance as a dashed line), `shift_<recipe>.png`
-(accuracy against the distance of the shift, mean ± std over seeds; runs on a canvas only) and
-`locality_<recipe>.png` (accuracy against the block size k; block variants only) and
-`matrix_<recipe>.png` (the model x data matrix as a heat map, where there is one), as PNG at
+it cannot read and every record of a run that did not finish. Every accuracy is shown as its
+mean over seeds ± the half-width of its 95 % interval (Student's t with n - 1 degrees of
+freedom) and n. Prints a markdown table (accuracy, shift consistency over the whole canvas and
+within a small radius when measured, parameters, training time; the code versions of each
+recipe's records; and, for recipes over more than two data configs, the model x data matrix and
+its findings, each with Welch's t test), writes it to `--markdown`, fills the generated blocks of
+each `--fill` page (`<!-- report: matrix <recipe> -->` ... `<!-- /report -->`, likewise
+`claims <recipe>`; a block naming nothing the report has, or a placeholder left in the page, is
+an error), and draws into `--out`: `accuracy_<recipe>.png` (bars from zero by model, one per
+data config, error bars = 95 % intervals, chance as a dashed line), `shift_<recipe>.png`
+(accuracy against the distance of the shift, mean ± std over seeds; runs on a canvas only),
+`locality_<recipe>.png` (accuracy against the block size k; block variants only),
+`matrix_<recipe>.png` (the model x data matrix as a heat map, where there is one) and
+`curves_<recipe>.png` (validation accuracy by epoch, for records that carry it), as PNG at
 `--dpi` and/or PDF (`--format`). Exits with status 1 and says so when no finished run is found.
 """
 
@@ -22,6 +29,8 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
+import re
 import statistics
 import sys
 from collections.abc import Sequence
@@ -32,6 +41,7 @@ import numpy as np
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from matplotlib.figure import Figure
+from scipy import stats
 
 from mlp_vs_cnn.analysis.shift import ShiftRobustness, distance_figure
 from mlp_vs_cnn.record import METRICS_FILE, run_settings, write_atomically
@@ -87,6 +97,8 @@ class Group:
     seeds: list[int] = field(default_factory=list)
     by_distance: list[ShiftRobustness] = field(default_factory=list)
     block_size: int | None = None  # k of the block variants (locality recipe)
+    curves: list[list[float]] = field(default_factory=list)  # val/acc by epoch, where recorded
+    capped: int = 0  # runs of an early-stopping recipe stopped by the epoch cap, not the rule
 
     @property
     def n(self) -> int:
@@ -96,6 +108,36 @@ class Group:
 def mean_std(values: list[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for a single value)."""
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def interval95(values: list[float]) -> tuple[float, float]:
+    """Mean and the half-width of its 95 % interval, Student's t with n - 1 degrees of freedom
+    (nan for a single value: one run says nothing of the spread)."""
+    mean, std = mean_std(values)
+    n = len(values)
+    if n < 2:
+        return mean, math.nan
+    return mean, float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
+
+
+@dataclass
+class Comparison:
+    """Welch's t test of mean(a) - mean(b): the difference, its 95 % interval and the two-sided
+    p-value (nan when neither sample varies or one has fewer than two values)."""
+
+    difference: float
+    low: float
+    high: float
+    p: float
+
+    @classmethod
+    def of(cls, a: list[float], b: list[float]) -> Comparison:
+        difference = statistics.fmean(a) - statistics.fmean(b)
+        if min(len(a), len(b)) < 2 or (statistics.pvariance(a) == statistics.pvariance(b) == 0):
+            return cls(difference, math.nan, math.nan, math.nan)
+        test = stats.ttest_ind(a, b, equal_var=False)
+        low, high = test.confidence_interval(0.95)
+        return cls(difference, float(low), float(high), float(test.pvalue))
 
 
 def find_runs(folders: list[Path]) -> list[dict]:
@@ -183,6 +225,13 @@ def group_runs(records: list[dict]) -> list[Group]:
             group.consistency.append(metrics["shift/consistency"])
         if "shift/consistency_local" in metrics:
             group.local_consistency.append(metrics["shift/consistency_local"])
+        curve = (record.get("history") or {}).get("val/acc")
+        if curve:
+            group.curves.append(curve)
+        settings = record.get("settings") or {}
+        cap = (settings.get("trainer") or {}).get("max_epochs")
+        if "early_stopping" in settings and cap is not None and record.get("epochs", 0) >= cap:
+            group.capped += 1
         shift = record.get("shift_robustness")
         if shift:
             # Records of older runs may lack later fields; the figure reads only the curve.
@@ -201,11 +250,15 @@ def group_runs(records: list[dict]) -> list[Group]:
     return sorted(groups.values(), key=order)
 
 
-def _pm(values: list[float], scale: float = 100.0, digits: int = 2) -> str:
+def _pm(values: list[float], scale: float = 100.0, digits: int = 2, n: bool = True) -> str:
+    """ "mean ± half-width of the 95 % interval (n)", or "mean (1)" for a single value."""
     if not values:
         return ""
-    mean, std = mean_std(values)
-    return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f} ({len(values)})"
+    mean, half = interval95(values)
+    count = f" ({len(values)})" if n else ""
+    if math.isnan(half):
+        return f"{mean * scale:.{digits}f}{count}"
+    return f"{mean * scale:.{digits}f} ± {half * scale:.{digits}f}{count}"
 
 
 def data_configs(groups: list[Group]) -> list[str]:
@@ -243,15 +296,213 @@ def matrix_cells(
 
 
 def matrix_table(groups: list[Group], recipe: str) -> str:
-    """Models (rows) by data configs (columns) of one recipe: test accuracy, mean ± std (n)."""
+    """Models (rows, with their parameter count on 28x28 images) by data configs (columns) of one
+    recipe: test accuracy %, mean ± half-width of the 95 % interval, rounded once to 0.1 as in
+    the heat map; n in the header when every cell has the same, else in each cell."""
     models, datas, cell = matrix_cells(groups, recipe)
+    ns = {g.n for g in cell.values()}
+    each = len(ns) > 1
+    what = "test accuracy %, mean ± 95 % interval" + ("" if each else f", n = {ns.pop()}")
     lines = [
-        f"| {recipe}: test accuracy % | " + " | ".join(datas) + " |",
+        f"| {recipe}: {what} | " + " | ".join(datas) + " |",
         "| --- |" + " ---: |" * len(datas),
     ]
     for model in models:
-        row = [_pm(cell[model, d].test_acc) if (model, d) in cell else "" for d in datas]
-        lines.append(f"| {model} | " + " | ".join(row) + " |")
+        row = [_pm(cell[model, d].test_acc, digits=1, n=each) if (model, d) in cell else ""
+               for d in datas]  # fmt: skip
+        small = [p for g in cell.values() if g.model == model and "shifted" not in g.data
+                 for p in g.num_parameters if p is not None]  # fmt: skip
+        label = f"`{model}`" + (f" ({min(small):,})" if small else "")
+        row = [text + (" †" if cell[model, d].capped else "") if text else text
+               for d, text in zip(datas, row, strict=True)]  # fmt: skip
+        lines.append(f"| {label} | " + " | ".join(row) + " |")
+    capped = [g for g in cell.values() if g.capped]
+    if capped:
+        runs = sum(g.capped for g in capped)
+        lines.append(
+            f"\n† {runs} of the {sum(g.n for g in capped)} runs of these cells stopped at the "
+            "epoch cap before the stopping rule: still improving, not converged."
+        )
+    return "\n".join(lines)
+
+
+# The findings of the mission, tested on a model x data matrix, for each dataset d:
+#   ("beats", A, B): model A on its data is more accurate than model B on its data;
+#   ("unchanged", M, data 1, data 2): M's accuracy is the same on both (equivalent within
+#       EQUIVALENCE points: the 95 % interval of the difference lies inside ± that margin);
+#   ("loses_more", A, B, data 1, data 2): A loses more accuracy than B from data 1 to data 2
+#       (each seed's loss, data 1 minus data 2; Welch's t test on the losses).
+EQUIVALENCE = 0.01
+FINDINGS = [
+    ("A CNN beats an FC net on original images (the first pair parameter-matched)",
+     [("beats", ("cnn_small", "{d}"), ("fc_small", "{d}")),
+      ("beats", ("lenet5", "{d}"), ("mlp", "{d}")),
+      ("beats", ("two_conv_two_fc", "{d}"), ("two_fc", "{d}"))]),
+    ("On permuted pixels the MLP is unchanged",
+     [("unchanged", "fc_small", "{d}", "{d}_permuted"),
+      ("unchanged", "mlp", "{d}", "{d}_permuted"),
+      ("unchanged", "two_fc", "{d}", "{d}_permuted")]),
+    ("... while the CNN falls below it",
+     [("beats", ("fc_small", "{d}_permuted"), ("cnn_small", "{d}_permuted")),
+      ("beats", ("mlp", "{d}_permuted"), ("lenet5", "{d}_permuted")),
+      ("beats", ("two_fc", "{d}_permuted"), ("two_conv_two_fc", "{d}_permuted"))]),
+    ("On shifted images the MLP loses much more than the CNN",
+     [("loses_more", "fc_small", "cnn_small", "{d}", "{d}_shifted"),
+      ("loses_more", "mlp", "lenet5", "{d}", "{d}_shifted"),
+      ("loses_more", "two_fc", "two_conv_two_fc", "{d}", "{d}_shifted")]),
+]  # fmt: skip
+DATASETS = ("mnist", "fashion")
+
+
+def _p(p: float) -> str:
+    if math.isnan(p):
+        return "no test (no spread)"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def _points(c: Comparison) -> str:
+    if math.isnan(c.low):
+        return f"{100 * c.difference:+.1f}"
+    return f"{100 * c.difference:+.1f} [{100 * c.low:+.1f}, {100 * c.high:+.1f}]"
+
+
+def _accuracies(cell: dict[tuple[str, str], Group], model: str, data: str) -> dict[int, float]:
+    group = cell.get((model, data))
+    return dict(zip(group.seeds, group.test_acc, strict=True)) if group else {}
+
+
+def test_claim(claim: tuple, d: str, cell: dict[tuple[str, str], Group]) -> dict[str, str] | None:
+    """One claim of `FINDINGS` on dataset `d`: the comparison, the two sides, the difference with
+    its 95 % interval, the test and the verdict; None if the matrix lacks a side."""
+    kind, *args = claim
+    args = [tuple(a.format(d=d) for a in x) if isinstance(x, tuple) else x.format(d=d)
+            for x in args]  # fmt: skip
+    if kind == "loses_more":
+        a_model, b_model, before, after = args
+        sides = []
+        for model in (a_model, b_model):
+            first, second = _accuracies(cell, model, before), _accuracies(cell, model, after)
+            sides.append([first[s] - second[s] for s in sorted(first.keys() & second.keys())])
+        a, b = sides
+        what = f"loss {before} -> {after}: `{a_model}` vs `{b_model}`"
+    elif kind == "unchanged":
+        model, first, second = args
+        a, b = (list(_accuracies(cell, model, x).values()) for x in (second, first))
+        what = f"`{model}`: {second} vs {first}"
+    else:
+        (a_model, a_data), (b_model, b_data) = args
+        a, b = (list(_accuracies(cell, m, x).values()) for m, x in ((a_model, a_data),
+                                                                    (b_model, b_data)))  # fmt: skip
+        what = f"`{a_model}` vs `{b_model}` on {a_data}" if a_data == b_data else (
+            f"`{a_model}` on {a_data} vs `{b_model}` on {b_data}")  # fmt: skip
+    if not a or not b:
+        return None
+    c = Comparison.of(a, b)
+    n = f"n = {len(a)}" + (f" and {len(b)}" if len(b) != len(a) else "")
+    if kind == "unchanged":
+        inside = not math.isnan(c.low) and -EQUIVALENCE <= c.low and c.high <= EQUIVALENCE
+        verdict = (f"held: equivalent within ±{100 * EQUIVALENCE:.0f} point" if inside else
+                   "changed" if not math.isnan(c.p) and c.p < 0.05 else
+                   f"not shown at {n}")  # fmt: skip
+    elif not math.isnan(c.p) and c.p < 0.05:
+        verdict = "held" if c.difference > 0 else "reversed"
+    else:
+        verdict = f"not shown at {n}"
+    return {
+        "comparison": what,
+        "a": _pm(a, digits=1, n=False),
+        "b": _pm(b, digits=1, n=False),
+        "difference": _points(c),
+        "test": f"Welch's t, {_p(c.p)}",
+        "verdict": verdict,
+    }
+
+
+def claims_table(groups: list[Group], recipe: str) -> str:
+    """The findings of `FINDINGS` tested on the matrix of one recipe, on each dataset: a row per
+    comparison, the difference in points with its 95 % interval, Welch's t test, the verdict."""
+    _, _, cell = matrix_cells(groups, recipe)
+    lines = [
+        f"| {recipe}: finding | comparison (A vs B) | A % | B % | A - B, points [95 % interval] "
+        "| test | verdict |",
+        "| --- | --- | ---: | ---: | ---: | --- | --- |",
+    ]
+    for finding, claims in FINDINGS:
+        for d in DATASETS:
+            for claim in claims:
+                row = test_claim(claim, d, cell)
+                if row is not None:
+                    lines.append(f"| {finding} | " + " | ".join(row.values()) + " |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
+# Published figures, each beside our run at the nearest setting (docs/references.md): source,
+# its setting, its figure, our model and data, and how our setting differs. Our setting is the
+# recipe's (Adam, rate cut on plateau, early stopping; 55,000/5,000 split; 10,000 test images).
+PUBLISHED = [
+    ("Zalando, Fashion-MNIST benchmark", "MLP 256-128-100 (scikit-learn)", "88.33",
+     "two_fc", "fashion", "one hidden layer of 100"),
+    ("Zalando, Fashion-MNIST benchmark", "MLP 256-128-100 (scikit-learn)", "88.33",
+     "mlp", "fashion", "784-50-25-10"),
+    ("Zalando, Fashion-MNIST benchmark", "two conv layers with pooling", "87.6-91.6",
+     "lenet5", "fashion", "ours is one such network"),
+    ("Zalando, Fashion-MNIST benchmark", "two conv layers, under 100k parameters", "92.5",
+     "two_conv_two_fc", "fashion", "53,670 parameters, dropout"),
+    ("Zalando, benchmark's MNIST column", "two conv layers, under 100k parameters", "99.2",
+     "two_conv_two_fc", "mnist", "53,670 parameters, dropout"),
+    ("PyTorch examples, mnist/main.py", "conv 32-64 3x3, fc 128, dropout; Adadelta, 14 epochs",
+     "about 99.2 (not checked)", "lenet5", "mnist", "conv 20-50 5x5 with pooling, fc 500"),
+    ("LeCun et al. 1998", "LeNet-5 (about 60k parameters), 0.95 % error", "99.05 (from memory)",
+     "lenet5", "mnist", "not LeCun's LeNet-5: the 20-50-500 net, 431,080 parameters"),
+    ("LeCun et al. 1998", "2-layer net, 300 hidden units, 4.7 % error", "95.3 (from memory)",
+     "two_fc", "mnist", "100 hidden units"),
+    ("Simard et al. 2003", "MLP, 800 hidden units, any pixel order, 1.6 % error",
+     "98.4 (from memory)", "two_fc", "mnist_permuted", "100 hidden units, permuted pixels"),
+    ("Raschka, Deep Learning Fundamentals", "MLP 784-50-25-10, SGD 0.05, 10 epochs", "96.34",
+     "mlp", "mnist", "Adam, to convergence (his setting: the mlp_baseline recipe)"),
+    ("Raschka, Deep Learning Fundamentals", "the same MLP on Fashion-MNIST, SGD 0.01, 30 epochs",
+     "85.68", "mlp", "fashion", "Adam, to convergence"),
+    ("Raschka, Unit 7.4", "CNN of 6.2k parameters with BatchNorm", "98.52",
+     "cnn_small", "mnist", "6,422 parameters, no BatchNorm"),
+    ("NYU practicum (1 epoch of SGD)", "FC 784-8-8-10 / CNN 6,422 parameters", "87 / 95",
+     "fc_small", "mnist", "to convergence (its setting: the permutation recipe)"),
+    ("NYU practicum (1 epoch of SGD)", "the CNN on permuted pixels", "83",
+     "cnn_small", "mnist_permuted", "to convergence"),
+]  # fmt: skip
+
+
+def published_table(groups: list[Group], recipe: str) -> str:
+    """`PUBLISHED`, each figure beside our test accuracy in `recipe` for the same model and data
+    (mean ± 95 % interval, n); a figure without our cell is left out."""
+    _, _, cell = matrix_cells(groups, recipe)
+    lines = [
+        f"| source | their setting | published % | ours ({recipe}) | ours % (n) "
+        "| how our setting differs |",
+        "| --- | --- | ---: | --- | ---: | --- |",
+    ]
+    for source, setting, figure, model, data, differs in PUBLISHED:
+        if (model, data) in cell:
+            ours = _pm(cell[model, data].test_acc, digits=1)
+            lines.append(f"| {source} | {setting} | {figure} | `{model}` on {data} | {ours} "
+                         f"| {differs} |")  # fmt: skip
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def versions_table(groups: list[Group], records: list[dict]) -> str:
+    """The code versions of each recipe's study records (a recipe may combine several)."""
+    versions: dict[str, dict[str, int]] = {}
+    for record in records:
+        if "code" in record:
+            recipe = record["choices"].get("experiment", record.get("task", "-"))
+            counts = versions.setdefault(recipe, {})
+            counts[record["code"]] = counts.get(record["code"], 0) + 1
+    if not versions:
+        return ""
+    lines = ["| recipe | code versions of its records (runs) |", "| --- | --- |"]
+    for recipe in dict.fromkeys(g.recipe for g in groups):
+        if recipe in versions:
+            shown = ", ".join(f"`{v}` ({n})" for v, n in sorted(versions[recipe].items()))
+            lines.append(f"| {recipe} | {shown} |")
     return "\n".join(lines)
 
 
@@ -265,12 +516,13 @@ def is_matrix(groups: list[Group], recipe: str) -> bool:
 
 def matrix_figure(groups: list[Group], recipe: str) -> Figure:
     """The matrix of `matrix_table` as a heat map: models (rows) by data configs (columns), each
-    cell its mean test accuracy ± std over seeds, the colour scale from chance to 100 %."""
+    cell its mean test accuracy ± the half-width of its 95 % interval over seeds, the colour
+    scale from chance to 100 %."""
     models, datas, cell = matrix_cells(groups, recipe)
     fig = new_figure(2.2 + 1.25 * len(datas), 1.4 + 0.55 * len(models))
     suptitle(
         fig,
-        f"Test accuracy, mean ± std over {_ns(list(cell.values()))} seeds",
+        f"Test accuracy, mean ± 95 % interval over {_ns(list(cell.values()))} seeds",
         f"recipe {recipe}: every model on every data config",
     )
     ax = fig.add_subplot()
@@ -278,12 +530,12 @@ def matrix_figure(groups: list[Group], recipe: str) -> Figure:
     for (i, model), (j, data) in itertools.product(enumerate(models), enumerate(datas)):
         if (model, data) not in cell:
             continue
-        mean, std = (100 * x for x in mean_std(cell[model, data].test_acc))
+        mean, half = (100 * x for x in interval95(cell[model, data].test_acc))
         means[i, j] = mean
         ax.text(
             j,
             i,
-            f"{mean:.1f}\n± {std:.1f}",
+            f"{mean:.1f}" + ("" if math.isnan(half) else f"\n± {half:.1f}"),
             ha="center",
             va="center",
             fontsize=7,
@@ -301,13 +553,13 @@ def matrix_figure(groups: list[Group], recipe: str) -> Figure:
 
 def locality_figure(groups: list[Group], recipe: str) -> Figure:
     """Test accuracy against the block size k, one panel per variant family, one line per
-    model: mean over seeds with a band of ± one standard deviation."""
+    model: mean over seeds with a band of its 95 % interval."""
     groups = [g for g in groups if g.recipe == recipe and g.block_size is not None]
     families = list(dict.fromkeys(g.data.split(" ")[0] for g in groups))
     fig = new_figure(4.2 * len(families) + 2.0, 4.2)
     suptitle(
         fig,
-        f"Test accuracy against the block size k, mean ± std over {_ns(groups)} seeds",
+        f"Test accuracy against the block size k, mean ± 95 % interval over {_ns(groups)} seeds",
         f"recipe {recipe}",
     )
     axes = fig.subplots(1, len(families), sharey=True, squeeze=False)[0]
@@ -320,7 +572,7 @@ def locality_figure(groups: list[Group], recipe: str) -> Figure:
             if not curve:
                 continue
             ks = [g.block_size for g in curve]
-            means, stds = zip(*(mean_std(g.test_acc) for g in curve), strict=True)
+            means, stds = zip(*(_drawn_interval(g.test_acc) for g in curve), strict=True)
             low = [100 * (m - s) for m, s in zip(means, stds, strict=True)]
             high = [100 * (m + s) for m, s in zip(means, stds, strict=True)]
             (line,) = ax.plot(ks, [100 * m for m in means], marker="o", ms=3, label=model)
@@ -337,6 +589,12 @@ def locality_figure(groups: list[Group], recipe: str) -> Figure:
     return fig
 
 
+def _drawn_interval(values: list[float]) -> tuple[float, float]:
+    """`interval95` with no error bar (0) for a single value."""
+    mean, half = interval95(values)
+    return mean, 0.0 if math.isnan(half) else half
+
+
 def _ns(groups: list[Group]) -> str:
     """The numbers of seeds behind the groups' means: "3", or "2-3" when they differ."""
     ns = sorted({g.n for g in groups})
@@ -344,15 +602,15 @@ def _ns(groups: list[Group]) -> str:
 
 
 def accuracy_figure(groups: list[Group], recipe: str) -> Figure:
-    """Grouped bars from zero: one group per model, one bar per data config, error bars = std
-    over seeds, the mean written on each bar, chance as a dashed line, the legend outside."""
+    """Grouped bars from zero: one group per model, one bar per data config, error bars = 95 %
+    intervals, the mean written on each bar, chance as a dashed line, the legend outside."""
     models, datas, cell = matrix_cells(groups, recipe)
     width = 0.8 / len(datas)
     bars = 0.25 * len(models) * len(datas) + 0.5 * len(models) + 1.5  # inches
     fig = new_figure(max(4.5, bars) + (2.0 if len(datas) > 1 else 0.0), 4.6)
     suptitle(
         fig,
-        f"Test accuracy by model, mean ± std over {_ns(list(cell.values()))} seeds",
+        f"Test accuracy by model, mean ± 95 % interval over {_ns(list(cell.values()))} seeds",
         f"recipe {recipe} on {', '.join(datas)}",
     )
     ax = fig.add_subplot()
@@ -360,7 +618,7 @@ def accuracy_figure(groups: list[Group], recipe: str) -> Figure:
         xs, means, stds = [], [], []
         for i, model in enumerate(models):
             if (model, data) in cell:
-                mean, std = mean_std(cell[model, data].test_acc)
+                mean, std = _drawn_interval(cell[model, data].test_acc)
                 xs.append(i + (j - (len(datas) - 1) / 2) * width)
                 means.append(100 * mean)
                 stds.append(100 * std)
@@ -409,6 +667,34 @@ def shift_figure(groups: list[Group], recipe: str) -> Figure:
     )
 
 
+def curves_figure(groups: list[Group], recipe: str) -> Figure:
+    """Validation accuracy after every epoch, one panel per data config, one colour per model, a
+    line per run ending where its stopping rule stopped it (a dot): where each run levelled off."""
+    models, datas, cell = matrix_cells([g for g in groups if g.curves], recipe)
+    columns = min(3, len(datas))
+    rows = math.ceil(len(datas) / columns)
+    fig = new_figure(3.6 * columns + 2.0, 3.0 * rows + 0.8)
+    suptitle(fig, "Validation accuracy by epoch, every run", f"recipe {recipe}")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    colours = {m: f"C{i}" for i, m in enumerate(models)}
+    for ax, data in zip(axes, datas, strict=False):
+        for model in models:
+            for i, curve in enumerate(cell[model, data].curves if (model, data) in cell else []):
+                epochs = range(1, len(curve) + 1)
+                label = model if i == 0 else None
+                ax.plot(epochs, [100 * v for v in curve], color=colours[model], lw=1, label=label)
+                ax.plot(len(curve), 100 * curve[-1], "o", ms=2.5, color=colours[model])
+        ax.set(title=data, xlabel="epoch")
+        percent_axis(ax.yaxis, top=100)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(datas) :]:
+        ax.set_visible(False)
+    for ax in axes[::columns]:
+        ax.set_ylabel("validation accuracy")
+    outside_legend(axes[columns - 1], fontsize=8, title="model")
+    return fig
+
+
 def write_figures(
     groups: list[Group], out: Path, formats: Sequence[str] = ("png",), dpi: float = DPI
 ) -> list[Path]:
@@ -422,9 +708,53 @@ def write_figures(
             figures[f"matrix_{recipe}"] = matrix_figure(groups, recipe)
         if any(g.by_distance for g in groups if g.recipe == recipe):
             figures[f"shift_{recipe}"] = shift_figure(groups, recipe)
+        if any(g.curves for g in groups if g.recipe == recipe):
+            figures[f"curves_{recipe}"] = curves_figure(groups, recipe)
         for name, fig in figures.items():
             written += save_figure(fig, out / name, formats, dpi)
     return written
+
+
+class ReportError(ValueError):
+    """A page the report cannot fill; the message says where and why."""
+
+
+def report_sections(groups: list[Group], records: list[dict]) -> dict[str, str]:
+    """The generated tables a page can hold, by block name: `versions`, and `matrix <recipe>`,
+    `claims <recipe>` and `published <recipe>` for every recipe with a matrix."""
+    sections = {"versions": versions_table(groups, records)}
+    for recipe in dict.fromkeys(g.recipe for g in groups):
+        if is_matrix(groups, recipe):
+            sections[f"matrix {recipe}"] = matrix_table(groups, recipe)
+            sections[f"claims {recipe}"] = claims_table(groups, recipe)
+            sections[f"published {recipe}"] = published_table(groups, recipe)
+    return {name: text for name, text in sections.items() if text}
+
+
+BLOCK = re.compile(r"(<!-- report: (?P<name>[^>]*?) -->\n)(?P<body>.*?)(<!-- /report -->)", re.S)
+PLACEHOLDER = re.compile(r"^[A-Z][A-Z0-9]*_[A-Z0-9_]+$", re.M)  # a line like GRID_MATRIX
+
+
+def fill_page(text: str, sections: dict[str, str], page: Path | str = "the page") -> str:
+    """`text` with every `<!-- report: NAME -->` ... `<!-- /report -->` block holding the
+    section NAME; `ReportError` for a block whose section the records do not give, an opening
+    marker without its end, or a placeholder line left in the page."""
+
+    def filled(match: re.Match) -> str:
+        name = match["name"].strip()
+        if name not in sections:
+            raise ReportError(
+                f"{page}: the block <!-- report: {name} --> names no table of this report "
+                f"(it has: {', '.join(sorted(sections))}); fix the name or run the recipe"
+            )
+        return f"{match[1]}{sections[name]}\n{match[4]}"
+
+    text = BLOCK.sub(filled, text)
+    if text.count("<!-- report:") != text.count("<!-- /report -->"):
+        raise ReportError(f"{page}: a <!-- report: ... --> block has no <!-- /report --> end")
+    if found := PLACEHOLDER.search(text):
+        raise ReportError(f"{page}: placeholder {found[0]!r} left in the page; use a block")
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -441,6 +771,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--dpi", type=float, default=DPI, help=f"PNG resolution (default {DPI})")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the table here")
+    parser.add_argument(
+        "--fill",
+        type=Path,
+        action="append",
+        default=[],
+        help="a page whose <!-- report: ... --> blocks to fill with the tables (repeatable)",
+    )
     args = parser.parse_args(argv)
 
     records = find_runs(args.folders)
@@ -455,13 +792,20 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     groups = group_runs(records)
-    table = markdown_table(groups)
-    for recipe in dict.fromkeys(g.recipe for g in groups):
-        if is_matrix(groups, recipe):
-            table += "\n\n" + matrix_table(groups, recipe)
+    sections = report_sections(groups, records)
+    table = "\n\n".join(part for part in [markdown_table(groups), *sections.values()] if part)
     print(table)
+    try:
+        pages = {page: fill_page(page.read_text(), sections, page) for page in args.fill}
+    except (OSError, ReportError) as err:
+        print(f"report.py: {err}", file=sys.stderr)
+        return 1
     if args.markdown:
         write_atomically(args.markdown, table + "\n")
+    for page, text in pages.items():
+        if text != page.read_text():
+            write_atomically(page, text)
+            print(f"filled {page}")
     for path in write_figures(groups, args.out, args.format or ["png"], args.dpi):
         print(f"wrote {path}")
     return 0

@@ -4,24 +4,32 @@ what its figures show (bars from zero, chance, spread over seeds, legends off th
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from pathlib import Path
 
 import pytest
+from matplotlib.container import BarContainer
 from PIL import Image
 
 from mlp_vs_cnn.record import settings_key
 from scripts.report import (
+    BLOCK,
+    Comparison,
+    ReportError,
     accuracy_figure,
+    claims_table,
+    fill_page,
     find_runs,
     group_runs,
+    interval95,
     is_matrix,
     locality_figure,
     main,
-    matrix_cells,
+    mark_other_settings,
     matrix_figure,
     matrix_table,
-    mean_std,
+    report_sections,
     shift_figure,
 )
 
@@ -65,10 +73,11 @@ def test_report_gives_mean_std_and_count_per_model_and_data_and_writes_figures(t
     out = tmp_path / "figures"
     assert main([str(sweep), "--out", str(out), "--markdown", str(tmp_path / "table.md")]) == 0
     printed = capsys.readouterr().out
-    assert "| permutation | fc_small | mnist | 90.00 ± 1.00 (3) |  |  | 6,442 | 12 |" in printed
+    # 95 % intervals by hand: std 1 point, n = 3: t(0.975, 2) = 4.3027 x 1 / sqrt(3) = 2.48
+    assert "| permutation | fc_small | mnist | 90.00 ± 2.48 (3) |  |  | 6,442 | 12 |" in printed
     row = (
-        "| permutation | cnn_small | mnist_shifted | 80.00 ± 1.00 (3) | 50.00 ± 0.00 (3) "
-        "| 70.00 ± 10.00 (3) ±4 | 6,442 | 12 |"
+        "| permutation | cnn_small | mnist_shifted | 80.00 ± 2.48 (3) | 50.00 ± 0.00 (3) "
+        "| 70.00 ± 24.84 (3) ±4 | 6,442 | 12 |"
     )
     assert row in printed
     assert (tmp_path / "table.md").read_text().strip() in printed
@@ -121,7 +130,12 @@ def test_accuracy_bars_start_at_zero_with_chance_marked_and_the_legend_off_the_d
     assert [t.get_text() for t in legend.get_texts()] == ["mnist", "mnist_shifted"]
     assert legend.get_window_extent(renderer).x0 > ax.get_window_extent(renderer).x1
     title = fig.get_suptitle()
-    assert "mean ± std over 3 seeds" in title and "permutation on mnist, mnist_shifted" in title
+    assert "mean ± 95 % interval over 3 seeds" in title
+    assert "permutation on mnist, mnist_shifted" in title
+    segments = [seg for c in ax.containers if isinstance(c, BarContainer)
+                for seg in c.errorbar.lines[2][0].get_segments()]  # fmt: skip
+    # error bars: the 95 % interval, 2.48 points each side (std 1 point, n = 3)
+    assert [seg[1][1] - seg[0][1] for seg in segments] == pytest.approx([4.968, 4.968], abs=1e-3)
 
 
 def test_shift_curves_show_the_mean_and_std_over_seeds(tmp_path):
@@ -217,12 +231,12 @@ def test_the_matrix_has_one_row_per_model_and_one_column_per_data_config(tmp_pat
     table = matrix_table(groups, "permutation")
     # Columns original, shifted, permuted; rows the fully connected nets before the conv nets.
     assert table.splitlines()[0] == (
-        "| permutation: test accuracy % | mnist | mnist_shifted | mnist_permuted |"
+        "| permutation: test accuracy %, mean ± 95 % interval, n = 1 "
+        "| mnist | mnist_shifted | mnist_permuted |"
     )
-    assert table.splitlines()[2] == (
-        "| mlp | 90.00 ± 0.00 (1) | 70.00 ± 0.00 (1) | 80.00 ± 0.00 (1) |"
-    )
-    assert table.splitlines()[3].startswith("| cnn_small | 95.00 ± 0.00 (1) |")
+    # one run per cell: no interval to show
+    assert table.splitlines()[2] == "| `mlp` (6,442) | 90.0 | 70.0 | 80.0 |"
+    assert table.splitlines()[3].startswith("| `cnn_small` (6,442) | 95.0 |")
 
     fig = matrix_figure(groups, "permutation")
     ax = fig.axes[0]
@@ -233,7 +247,7 @@ def test_the_matrix_has_one_row_per_model_and_one_column_per_data_config(tmp_pat
         "mnist_permuted",
     ]
     assert ax.images[0].get_array()[0].tolist() == pytest.approx([90.0, 70.0, 80.0])
-    assert "70.0\n± 0.0" in [t.get_text() for t in ax.texts]
+    assert "70.0" in [t.get_text() for t in ax.texts]
 
 
 def test_a_recipe_over_two_data_configs_gets_no_matrix(tmp_path):
@@ -244,14 +258,105 @@ def test_a_recipe_over_two_data_configs_gets_no_matrix(tmp_path):
     assert not list((tmp_path / "figures").glob("matrix_*"))
 
 
-def test_the_readme_matrix_shows_the_numbers_of_the_heat_map_rounded_once():
+def test_intervals_and_welch_tests_match_hand_computed_values():
+    # n = 3, std 0.01: half-width t(0.975, 2) x 0.01 / sqrt(3) = 4.302653 x 0.0057735 = 0.024841
+    mean, half = interval95([0.89, 0.90, 0.91])
+    assert (mean, half) == pytest.approx((0.90, 0.024841), abs=1e-6)
+    assert math.isnan(interval95([0.9])[1])
+    # Welch: difference 0.10, standard error sqrt(2 x 0.01^2 / 3) = 0.0081650, t = 12.247 with
+    # 4 degrees of freedom: two-sided p = 0.000255; interval 0.10 ± 2.776445 x 0.0081650.
+    c = Comparison.of([0.89, 0.90, 0.91], [0.79, 0.80, 0.81])
+    assert c.difference == pytest.approx(0.10)
+    assert c.p == pytest.approx(0.000255, abs=2e-6)
+    assert (c.low, c.high) == pytest.approx((0.077330, 0.122670), abs=1e-6)
+    # unequal variances, 3 and 4 runs: variances 0.01 and 0.0001, standard error
+    # sqrt(0.01 / 3 + 0.0001 / 4) = 0.057951; Welch-Satterthwaite degrees of freedom
+    # 0.0033583^2 / ((0.01 / 3)^2 / 2 + (0.0001 / 4)^2 / 3) = 2.030, t(0.975, 2.03) = 4.24
+    # (between t(0.975, 2) = 4.303 and t(0.975, 3) = 3.182)
+    c = Comparison.of([0.5, 0.6, 0.7], [0.5, 0.5, 0.52, 0.5])
+    se = math.sqrt(0.01 / 3 + 0.0001 / 4)
+    assert c.difference == pytest.approx(0.095)
+    assert (c.high - c.low) / 2 / se == pytest.approx(4.24, abs=0.01)
+    assert math.isnan(Comparison.of([0.5, 0.5], [0.5, 0.5]).p)  # no spread: no test
+
+
+def _matrix(tmp_path: Path, cells: dict[tuple[str, str], tuple[float, ...]]) -> list:
+    for (model, data), accs in cells.items():
+        for seed, acc in enumerate(accs, start=1):
+            write_run(tmp_path / f"{model}_{data}_{seed}", model, data, seed, acc)
+    return group_runs(find_runs([tmp_path]))
+
+
+def test_the_findings_are_tested_and_worded_by_their_test(tmp_path):
+    groups = _matrix(tmp_path, {
+        ("fc_small", "mnist"): (0.899, 0.90, 0.901),
+        ("fc_small", "mnist_permuted"): (0.8995, 0.90, 0.9005),
+        ("fc_small", "mnist_shifted"): (0.29, 0.30, 0.31),
+        ("cnn_small", "mnist"): (0.97, 0.98, 0.99),
+        ("cnn_small", "mnist_permuted"): (0.80, 0.90, 0.96),
+        ("cnn_small", "mnist_shifted"): (0.86, 0.88, 0.90),
+    })  # fmt: skip
+    rows = {line.split(" | ")[1]: line.split(" | ") for line in
+            claims_table(groups, "permutation").splitlines()[2:]}  # fmt: skip
+    beats = rows["`cnn_small` vs `fc_small` on mnist"]
+    # 8 points; standard error sqrt(0.01^2 / 3 + 0.001^2 / 3) = 0.0058023, 2.04 degrees of
+    # freedom, t(0.975, 2.04) = 4.25: 8.0 ± 2.5 points; t = 13.8, p = 0.005
+    assert beats[2:] == ["98.0 ± 2.5", "90.0 ± 0.2", "+8.0 [+5.5, +10.5]", "Welch's t, p = 0.005",
+                         "held |"]  # fmt: skip
+    unchanged = rows["`fc_small`: mnist_permuted vs mnist"]
+    assert unchanged[-1] == "held: equivalent within ±1 point |"
+    below = rows["`fc_small` vs `cnn_small` on mnist_permuted"]
+    assert below[-1] == "not shown at n = 3 |"  # 90.0 vs 88.7 ± 20: seed noise
+    shifted = rows["loss mnist -> mnist_shifted: `fc_small` vs `cnn_small`"]
+    # losses 60.9, 60.0, 59.1 against 11, 10, 9 points: standard error
+    # sqrt(0.9^2 / 3 + 1^2 / 3) = 0.777, 3.96 degrees of freedom, 50 ± 2.78 x 0.777 = 50 ± 2.2
+    assert shifted[4] == "+50.0 [+47.8, +52.2]" and shifted[-1] == "held |"
+    assert "`mlp`" not in claims_table(groups, "permutation")  # no cell, no claim
+
+
+def test_a_page_gets_its_blocks_filled_and_refuses_placeholders_and_unknown_blocks(tmp_path):
+    sections = {"matrix grid": "| a |\n| --- |", "claims grid": "| b |"}
+    page = "# R\n<!-- report: matrix grid -->\nold\n<!-- /report -->\ntext\n"
+    assert fill_page(page, sections) == (
+        "# R\n<!-- report: matrix grid -->\n| a |\n| --- |\n<!-- /report -->\ntext\n"
+    )
+    with pytest.raises(ReportError, match="names no table of this report"):
+        fill_page("<!-- report: matrix nothing -->\n<!-- /report -->\n", sections)
+    with pytest.raises(ReportError, match="placeholder 'GRID_MATRIX' left"):
+        fill_page("## Grid\n\nGRID_MATRIX\n", sections)
+    with pytest.raises(ReportError, match="has no <!-- /report --> end"):
+        fill_page("<!-- report: matrix grid -->\n| a |\n", sections)
+    # make report stops, says why, and leaves the page as it was
+    write_sweep(tmp_path / "runs")
+    target = tmp_path / "page.md"
+    target.write_text("GRID_MATRIX\n")
+    assert main([str(tmp_path / "runs"), "--out", str(tmp_path / "f"), "--fill", str(target)]) == 1
+    assert target.read_text() == "GRID_MATRIX\n"
+
+
+def test_the_pages_show_what_the_records_of_results_say():
+    """The generated blocks of README.md and docs/results.md are those `make report` writes."""
     root = Path(__file__).resolve().parents[1]
-    models, datas, cell = matrix_cells(group_runs(find_runs([root / "results"])), "grid")
-    readme = (root / "README.md").read_text()
-    for model in models:
-        # The heat map's text: the mean and std of the records, each rounded once to 0.1.
-        shown = [
-            "{:.1f} ± {:.1f}".format(*(100 * x for x in mean_std(cell[model, data].test_acc)))
-            for data in datas
-        ]
-        assert f"| {' | '.join(shown)} |" in readme, model
+    for page in (root / "README.md", root / "docs" / "results.md"):
+        text = page.read_text()
+        recipes = {m["name"].split()[-1] for m in BLOCK.finditer(text)} - {"versions"}
+        records = [r for r in find_runs([root / "results"]) if r["task"] in recipes]
+        mark_other_settings(records)
+        assert fill_page(text, report_sections(group_runs(records), records), page) == text
+
+
+def test_a_matrix_cell_with_runs_stopped_by_the_epoch_cap_is_marked_not_converged(tmp_path):
+    for i, data in enumerate(("mnist", "mnist_permuted", "mnist_shifted")):
+        for seed in (1, 2):
+            write_run(tmp_path / f"{data}_{seed}", "mlp", data, seed, 0.9 - i / 10)
+            path = tmp_path / f"{data}_{seed}" / "metrics.json"
+            record = json.loads(path.read_text())
+            # the shifted runs of seed 2 stopped at the cap of 30 epochs, the others earlier
+            epochs = 30 if (data, seed) == ("mnist_shifted", 2) else 12
+            settings = {"trainer": {"max_epochs": 30}, "early_stopping": {"monitor": "val/acc"}}
+            path.write_text(json.dumps({**record, "settings": settings, "epochs": epochs}))
+    table = matrix_table(group_runs(find_runs([tmp_path])), "permutation")
+    row = table.splitlines()[2]
+    assert "| 70.0 ± 0.0 † |" in row  # mnist_shifted, the second column
+    assert row.count("†") == 1
+    assert table.splitlines()[-1].startswith("† 1 of the 2 runs of these cells stopped at the")
