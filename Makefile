@@ -25,11 +25,11 @@ hooks: install ## Run ruff (lint and format check) before every git commit
 train: install ## Train the default model (mlp on mnist); extra Hydra overrides via ARGS="..."
 	$(BIN)/python train.py $(ARGS)
 
-test: install ## Run the whole test suite (DATA_DIR points at the real data)
-	$(BIN)/python -m pytest $(ARGS)
+test: install ## Run the whole test suite, one worker per core (pytest-xdist)
+	$(BIN)/python -m pytest -n auto $(ARGS)
 
 test-fast: install ## Run the tests without the slow end-to-end ones
-	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+	$(BIN)/python -m pytest -n auto -m "not slow" $(ARGS)
 
 lint: install ## Check style with ruff
 	$(BIN)/ruff check .

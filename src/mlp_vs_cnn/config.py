@@ -40,6 +40,7 @@ import math
 import os
 import re
 import sys
+import threading
 import traceback
 import types
 import typing
@@ -428,6 +429,7 @@ def run(main: Callable[[], Any]) -> None:
         main()
         return
     os.environ["HYDRA_FULL_ERROR"] = os.environ[ONE_LINE_ERRORS] = "1"
+    threading.excepthook = _quiet_thread_os_errors
     try:
         main()
     except (HydraException, OmegaConfBaseException) as err:
@@ -442,6 +444,14 @@ def run(main: Callable[[], Any]) -> None:
             raise
         where = f": {cause.filename}" if cause.filename else ""
         raise SystemExit(f"{_program()}: {cause.strerror or cause}{where}") from None
+
+
+def _quiet_thread_os_errors(args: threading.ExceptHookArgs) -> None:
+    """The machine's error (a full disk) in a writer thread, as TensorBoard's event writer: the
+    thread's owner raises it again in the run, which tells it in one line; not a traceback."""
+    if isinstance(args.exc_value, OSError):
+        return
+    threading.__excepthook__(args)
 
 
 def _raised_in_hydra(error: BaseException) -> bool:
