@@ -53,7 +53,6 @@ import torch
 from hydra import compose
 
 # Hydra has no public way to expand a sweep's overrides into its jobs; its basic sweeper's does.
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -226,11 +225,13 @@ def check_config(cfg: DictConfig) -> None:
 def _missing_keys(node: DictConfig, prefix: str = "") -> Iterable[str]:
     """The keys still `???`, without resolving interpolations (nor Hydra's own section)."""
     for key in node:
-        child = node._get_node(key)
+        # (OmegaConf.missing_keys resolves interpolations: the run folder's needs Hydra's runtime.)
         if OmegaConf.is_missing(node, key):
             yield f"{prefix}{key}"
-        elif isinstance(child, DictConfig) and not child._is_interpolation() and key != "hydra":
-            yield from _missing_keys(child, f"{prefix}{key}.")
+        elif key != "hydra" and not OmegaConf.is_interpolation(node, key):
+            child = node[key]  # not an interpolation: nothing to resolve
+            if isinstance(child, DictConfig):
+                yield from _missing_keys(child, f"{prefix}{key}.")
 
 
 def _check_run(cfg: DictConfig, training: bool) -> None:
@@ -579,8 +580,10 @@ def planned_jobs(config: DictConfig) -> list[list[str]] | None:
     recipe_group = sweeper.get("recipe_group")
     if any(o.key_or_group == recipe_group and o.is_sweep_override() for o in overrides):
         return None
+    from hydra_plugins.recipe_sweeper import cartesian_jobs  # the sweeper's own expansion
+
     try:
-        return BasicSweeper.split_arguments(overrides, None)[0]
+        return cartesian_jobs(overrides)
     except HydraException:  # not a list of values
         return None
 
@@ -601,8 +604,10 @@ class ReportJobs(Callback):
         if job_return.status != JobStatus.FAILED:
             (job_dir / ERROR_FILE).unlink(missing_ok=True)  # from an earlier try of this job
             return
-        # JobReturn offers the error only by raising it from `return_value`; read it without.
-        error = job_return._return_value
+        try:
+            error = job_return.return_value  # a failed job's error, raised
+        except Exception as raised:
+            error = raised
         sweep = config.hydra.mode == RunMode.MULTIRUN
         line = describe(error)
         try:

@@ -5,10 +5,12 @@ multirun. With `experiment=permutation` that config holds the recipe, so its par
 models, data) are swept. With `experiment=glob(*)` or `experiment=a,b` it holds no recipe (a
 swept group is not composed), so every recipe's params would be lost and each would run once.
 
-`RecipeSweeper` is the basic sweeper, except when the `experiment` group itself is swept: then,
-for each recipe, it composes the config with that recipe (and the other command-line overrides)
-to read the recipe's own `hydra.sweeper.params`, sweeps them (command-line overrides of the same
-key win, e.g. `seed=1`), and launches the recipe's jobs into the recipe's own `hydra.sweep.dir`.
+`RecipeSweeper` sweeps as Hydra's basic sweeper does (every combination of the comma-separated
+values of `params` and the command line, `max_batch_size` jobs at a time), except when the
+`experiment` group itself is swept: then, for each recipe, it composes the config with that
+recipe (and the other command-line overrides) to read the recipe's own `hydra.sweeper.params`,
+sweeps them (command-line overrides of the same key win, e.g. `seed=1`), and launches the
+recipe's jobs into the recipe's own `hydra.sweep.dir`.
 Jobs are numbered on across recipes, so recipes sent into one folder (`hydra.sweep.dir=...` on the
 command line) never share a job folder. Hydra finds it because it lives in the `hydra_plugins`
 namespace package, installed with the project; conf/hydra/sweeper/recipe.yaml selects it.
@@ -16,24 +18,30 @@ namespace package, installed with the project; conf/hydra/sweeper/recipe.yaml se
 With `skip_recorded=<folder>` (`make reproduce` passes results/), a job whose record is already
 in that folder (a finished run with the same resolved settings, `mlp_vs_cnn.record`) is skipped,
 so the same command continues a study where it stopped. Progress (runs done and left, with an
-estimate of the time left) is logged after each batch of `max_batch_size` jobs. The folders of
-the jobs are listed in the sweep folder's `jobs.txt`, for the summary of the sweep.
+estimate of the time left) is logged after each batch of `max_batch_size` jobs. Every job runs,
+whatever fails; the first failure is raised once they all have. The folders of the jobs are
+listed in the sweep folder's `jobs.txt`, for the summary of the sweep. Built on Hydra's public
+`Sweeper` plugin API (its basic sweeper is an internal class).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-# Hydra ships its basic sweeper only as an internal class; extending it beats copying it.
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.utils import JobStatus
-from hydra.types import RunMode
-from omegaconf import OmegaConf
+from hydra.core.override_parser.types import Override
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.errors import HydraException
+from hydra.plugins.launcher import Launcher
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, RunMode, TaskFunction
+from omegaconf import DictConfig, OmegaConf
 
 from mlp_vs_cnn.record import SWEEP_JOBS_FILE, run_settings, settings_key, write_atomically
 from mlp_vs_cnn.study_records import recorded_keys
@@ -41,7 +49,29 @@ from mlp_vs_cnn.study_records import recorded_keys
 log = logging.getLogger(__name__)
 
 
-class RecipeSweeper(BasicSweeper):
+def cartesian_jobs(overrides: Sequence[Override]) -> list[list[str]]:
+    """The overrides of every job: each combination of the swept values (`a=1,2 b=3,4`: four
+    jobs), the others in every job, in the order of the command line (as the basic sweeper).
+    `HydraException` for a sweep that is not a list of values (`interval(0, 1)`)."""
+    choices: dict[str, list[str]] = {}
+    for override in overrides:
+        key = override.get_key_element()
+        if not override.is_sweep_override():
+            choices[key] = [f"{key}={override.get_value_element_as_str()}"]
+        elif override.is_discrete_sweep():
+            choices[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
+        else:
+            raise HydraException(f"{key}: a {override.value_type.name} is not a list of values")
+    return [list(job) for job in itertools.product(*choices.values())]
+
+
+def batches(jobs: list[list[str]], size: int | None) -> Iterator[list[list[str]]]:
+    size = len(jobs) if size in (None, -1) else size
+    for start in range(0, len(jobs), size):
+        yield jobs[start : start + size]
+
+
+class RecipeSweeper(Sweeper):
     """Basic sweeper; a sweep over the `recipe_group` expands each recipe's own sweeper params."""
 
     def __init__(
@@ -51,20 +81,34 @@ class RecipeSweeper(BasicSweeper):
         recipe_group: str = "experiment",
         skip_recorded: str | None = None,
     ) -> None:
-        super().__init__(max_batch_size=max_batch_size, params=params)
+        self.max_batch_size = max_batch_size
+        self.params = params or {}
         self.recipe_group = recipe_group
         self.skip_recorded = skip_recorded
+        self.hydra_context: HydraContext | None = None
+        self.config: DictConfig | None = None
+        self.launcher: Launcher | None = None
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.hydra_context, self.config = hydra_context, config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
 
     def _parser(self) -> OverridesParser:
         return OverridesParser.create(config_loader=self.hydra_context.config_loader)
 
-    def recipe_jobs(self, arguments: list[str]) -> dict[str, list[list[str]]] | None:
-        """The overrides of every job, per recipe; None when the recipe group is not swept."""
-        overrides = self._parser().parse_overrides([*self._parse_config(), *arguments])
+    def jobs(self, arguments: list[str]) -> dict[str | None, list[list[str]]]:
+        """The overrides of every job, per recipe; under None when the recipe group is not
+        swept (the params and the command line, as the basic sweeper)."""
+        params = [f"{key}={value}" for key, value in self.params.items()]
+        overrides = self._parser().parse_overrides([*params, *arguments])
         group = self.recipe_group
         swept = [o for o in overrides if o.key_or_group == group and o.is_sweep_override()]
         if not swept:
-            return None
+            return {None: cartesian_jobs(overrides)}
         others = [o for o in overrides if o.key_or_group != self.recipe_group]
         fixed = [o.input_line for o in others if not o.is_sweep_override()]
         jobs = {}
@@ -73,7 +117,7 @@ class RecipeSweeper(BasicSweeper):
             merged = {key: f"{key}={value}" for key, value in params.items()}
             merged.update({o.key_or_group: o.input_line for o in others})  # the command line wins
             lines = [f"{self.recipe_group}={recipe}", *merged.values()]
-            jobs[recipe] = self.split_arguments(self._parser().parse_overrides(lines), None)[0]
+            jobs[recipe] = cartesian_jobs(self._parser().parse_overrides(lines))
         return jobs
 
     def _recipe_params(self, recipe: str, fixed: list[str]) -> dict[str, Any]:
@@ -95,10 +139,8 @@ class RecipeSweeper(BasicSweeper):
         return settings_key(run_settings(cfg)) in keys
 
     def sweep(self, arguments: list[str]) -> Any:
-        jobs = self.recipe_jobs(arguments)
-        if jobs is None:
-            return super().sweep(arguments)
         assert self.config is not None and self.launcher is not None
+        jobs = self.jobs(arguments)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
@@ -110,29 +152,34 @@ class RecipeSweeper(BasicSweeper):
             for recipe, recipe_jobs in jobs.items():
                 jobs[recipe] = [job for job in recipe_jobs if not self.recorded(job, keys)]
                 done = len(recipe_jobs) - len(jobs[recipe])
-                log.info("Recipe %s: %d runs, %d recorded, %d to run", recipe, len(recipe_jobs),
-                         done, len(jobs[recipe]))  # fmt: skip
+                log.info("Recipe %s: %d runs, %d recorded, %d to run", recipe or "-",
+                         len(recipe_jobs), done, len(jobs[recipe]))  # fmt: skip
         total = sum(map(len, jobs.values()))
-        returns: list[Sequence[Any]] = []
+        returns: list[Sequence[JobReturn]] = []
         failed = []
         job_dirs = []  # for the summary at the end of the sweep, wherever the launcher ran them
         first, started = 0, time.monotonic()
         for recipe, recipe_jobs in jobs.items():
             if not recipe_jobs:
                 continue
-            log.info("Recipe %s: %d jobs", recipe, len(recipe_jobs))
-            for batch in self.split_overrides_to_chunks(recipe_jobs, self.max_batch_size):
+            if recipe is not None:
+                log.info("Recipe %s: %d jobs", recipe, len(recipe_jobs))
+            for batch in batches(recipe_jobs, self.max_batch_size):
                 self.validate_batch_is_legal(batch)
                 results = self.launcher.launch(batch, initial_job_idx=first)
                 failed += [r for r in results if r.status == JobStatus.FAILED]
                 job_dirs += [r.hydra_cfg.hydra.runtime.output_dir for r in results if r.hydra_cfg]
                 first += len(batch)
                 returns.append(results)
-                elapsed = time.monotonic() - started
-                left = elapsed / first * (total - first)
-                log.info("%d of %d runs done in %.0f min, about %.0f min left", first, total,
-                         elapsed / 60, left / 60)  # fmt: skip
-        write_atomically(sweep_dir / SWEEP_JOBS_FILE, "".join(f"{d}\n" for d in job_dirs))
+                if first < total:
+                    elapsed = time.monotonic() - started
+                    left = elapsed / first * (total - first)
+                    log.info("%d of %d runs done in %.0f min, about %.0f min left", first,
+                             total, elapsed / 60, left / 60)  # fmt: skip
+        try:
+            write_atomically(sweep_dir / SWEEP_JOBS_FILE, "".join(f"{d}\n" for d in job_dirs))
+        except OSError as err:  # a full disk, as the jobs may have met: the summary does without
+            log.warning("%s not written: %s", sweep_dir / SWEEP_JOBS_FILE, err.strerror or err)
         if failed:
             _ = failed[0].return_value  # raises the first failure, once every job has run
         return returns

@@ -1,0 +1,56 @@
+"""The frameworks' public APIs only: every use of a private name of Hydra, Lightning, OmegaConf
+or torch has, on the line above it, a comment saying why no public one serves."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+
+from hydra_plugins.recipe_sweeper import cartesian_jobs
+
+ROOT = Path(__file__).resolve().parents[1]
+LIBRARIES = r"(hydra|lightning|omegaconf|torch)"
+PRIVATE = [
+    re.compile(rf"^\s*from {LIBRARIES}[\w.]*\._\w"),  # a private module
+    re.compile(rf"^\s*from {LIBRARIES}[\w.]* import .*\b_[A-Za-z]"),  # a private name
+    re.compile(r"\._(get_node|is_interpolation|return_value|parse_config|metadata)\b"),
+]
+
+
+def private_uses() -> list[tuple[Path, int, str, str]]:
+    """(file, line number, line, the line above) of every private use in the project's code."""
+    files = [*ROOT.glob("src/**/*.py"), *ROOT.glob("scripts/**/*.py"), ROOT / "train.py",
+             ROOT / "eval.py"]  # fmt: skip
+    uses = []
+    for path in files:
+        lines = path.read_text().splitlines()
+        for i, line in enumerate(lines):
+            if any(p.search(line) for p in PRIVATE):
+                uses.append((path.relative_to(ROOT), i + 1, line, lines[i - 1] if i else ""))
+    return uses
+
+
+def test_every_private_api_use_says_why_on_the_line_above():
+    uses = private_uses()
+    assert uses, "the scan finds the uses it is meant to find (there are two, each explained)"
+    unexplained = [f"{p}:{n}: {line.strip()}" for p, n, line, above in uses
+                   if not above.strip().startswith("#")]  # fmt: skip
+    assert not unexplained, "\n".join(unexplained)
+    assert not any("hydra._internal" in line for *_, line, _ in uses)  # the sweeper is public
+
+
+def test_the_sweeper_expands_jobs_in_the_basic_sweepers_order_and_refuses_ranges():
+    parser = OverridesParser.create()
+    overrides = parser.parse_overrides(["model=mlp,lenet5", "seed=1", "data=a,b"])
+    assert cartesian_jobs(overrides) == [
+        ["model=mlp", "seed=1", "data=a"],
+        ["model=mlp", "seed=1", "data=b"],
+        ["model=lenet5", "seed=1", "data=a"],
+        ["model=lenet5", "seed=1", "data=b"],
+    ]
+    with pytest.raises(HydraException, match="not a list of values"):
+        cartesian_jobs(parser.parse_overrides(["optimizer.lr=interval(0.001, 0.1)"]))
