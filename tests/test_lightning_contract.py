@@ -209,7 +209,8 @@ def test_hparams_shows_model_data_and_seed_at_once_beside_the_declared_metrics(c
     assert "data.canvas_size" not in session  # unset values are left out
     # Each declared metric has its own scalars: validation after the epoch's last step (9),
     # the test and the fit time at the final step.
-    steps = {metric: [e.step for e in events.Scalars(metric)] for metric in HPARAM_METRICS}
+    metrics = [*HPARAM_METRICS, "test/loss", "time/fit_seconds"]
+    steps = {metric: [e.step for e in events.Scalars(metric)] for metric in metrics}
     assert steps == {
         "test/acc": [10],
         "val/acc_best": [9],

@@ -141,7 +141,7 @@ def activation_figures(
     l2: float = 0.0,
     blur_sigma: float = 0.0,
     layer: str | None = None,
-    max_units: int = 50,
+    max_units: int = 25,
     seed: int = 0,
     context: str | None = None,
 ):
@@ -190,7 +190,7 @@ def activation_figures(
     shown = ", un-permuted" if permutation is not None else ""
     figures["activations/units"] = grid_figure(
         readable(images, permutation),
-        min(10, len(units)),
+        math.ceil(math.sqrt(len(units))),  # a square grid: readable on a TensorBoard card
         f"Images that maximise {len(units)} {kind} of {name} "
         f"({type(module).__name__}){shown} ({how})",
         scale="each",

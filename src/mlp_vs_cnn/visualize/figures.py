@@ -36,6 +36,10 @@ PAD = 2  # pixels of background between the images of a grid
 DPI = 150  # resolution of the PNG files and TensorBoard images
 FORMATS = ("png", "pdf")  # file formats `FigureWriter` and scripts/report.py can write
 TITLE_SIZE = 10  # font size of every figure's title, in points
+# TensorBoard lists the groups of tags (the part before the first "/") in name order: the figures
+# go under one group that comes after the scalars' (test, time, train, val), so that the Time
+# Series tab opens on the loss and accuracy curves. Their PNG files keep the tag alone.
+IMAGE_GROUP = "visuals"
 
 
 def new_figure(width: float, height: float, layout: str = "constrained") -> Figure:
@@ -336,13 +340,14 @@ class FigureWriter:
         return cls(figure_dir, writers, trainer.global_step, formats=formats, dpi=dpi)
 
     def write(self, figures: Mapping[str, Figure]) -> list[Path]:
-        """Write each figure under its tag; returns the files written."""
+        """Write each figure as `<figure_dir>/<tag>.png` and as the TensorBoard image
+        `visuals/<tag>` (`IMAGE_GROUP`); returns the files written."""
         paths = []
         for tag, fig in figures.items():
             png = render_png(fig, self.dpi)
             for writer in self.summary_writers:
                 pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
-                writer.add_image(tag, pixels, self.step, dataformats="HWC")
+                writer.add_image(f"{IMAGE_GROUP}/{tag}", pixels, self.step, dataformats="HWC")
             if self.figure_dir is not None:
                 paths += save_figure(fig, self.figure_dir / tag, self.formats, self.dpi, png)
         for writer in self.summary_writers:
