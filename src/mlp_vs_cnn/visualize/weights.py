@@ -8,6 +8,8 @@ the MLP does not care about the permutation.
 
 from __future__ import annotations
 
+import math
+
 from torch import nn
 
 from mlp_vs_cnn.data import ImageDataModule
@@ -23,11 +25,15 @@ def first_layer(net: nn.Module) -> nn.Conv2d | nn.Linear:
 
 
 def weight_figures(
-    model: nn.Module, datamodule: ImageDataModule, ncols: int = 10, context: str | None = None
+    model: nn.Module,
+    datamodule: ImageDataModule,
+    ncols: int | None = None,
+    context: str | None = None,
 ):
     """Figure `weights/first_layer`, and `weights/first_layer_unpermuted` for an MLP on permuted
     data. Each image is scaled to its own largest |weight| (red +, blue -), stated on the colour
-    bar. Titles name the run: `context`, or else `describe_run(model, datamodule)`."""
+    bar; `ncols` images a row (None: a square grid, readable on a TensorBoard card). Titles name
+    the run: `context`, or else `describe_run(model, datamodule)`."""
     context = context or describe_run(model, datamodule)
     layer = first_layer(model)
     weight = layer.weight.detach().cpu()
@@ -38,7 +44,7 @@ def weight_figures(
         return {
             "weights/first_layer": grid_figure(
                 kernels,
-                min(ncols, len(kernels)),
+                ncols or math.ceil(math.sqrt(len(kernels))),
                 title,
                 scale="each",
                 symmetric=True,
@@ -53,7 +59,7 @@ def weight_figures(
     figures = {
         "weights/first_layer": grid_figure(
             units,
-            min(ncols, len(units)),
+            ncols or math.ceil(math.sqrt(len(units))),
             f"First fully connected layer: the weights of each of its {len(units)} units "
             f"as an image{order}",
             scale="each",
@@ -65,7 +71,7 @@ def weight_figures(
     if permutation is not None:
         figures["weights/first_layer_unpermuted"] = grid_figure(
             readable(units, permutation),
-            min(ncols, len(units)),
+            ncols or math.ceil(math.sqrt(len(units))),
             "The same weights un-permuted: templates of the classes, as on unpermuted data",
             scale="each",
             symmetric=True,
