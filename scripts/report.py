@@ -162,36 +162,56 @@ def find_runs(folders: list[Path]) -> list[dict]:
     return records
 
 
-def mark_other_settings(records: list[dict]) -> None:
-    """Move each study record whose settings are not its recipe's own (a run of `make reproduce
-    ARGS=...`, or of an older recipe) out of the recipe's cells: its recipe is shown as
-    `<recipe> (other settings)`. The recipe's own settings are those `train.py` composes for
-    `experiment=<recipe>` with the record's model, data, block size and seed."""
-    own: dict[tuple, dict | None] = {}
+def place_records(records: list[dict]) -> list[dict]:
+    """Each study record in every cell of a recipe whose own settings are its settings (seed
+    aside): one run shown wherever the study asks for it, though recorded, and trained, once
+    (`locality`'s block permutations that move nothing are the original images of the
+    `permutation` recipe's cells, say). A record that is in no cell of its recipe (a run of
+    `make reproduce ARGS=...`, or of an older recipe) stays in its own cell, its recipe shown as
+    `<recipe> (other settings)`. Run folders' metrics.json (no settings) stay as they are. A
+    placed record's cell is its `choices` (recipe, model, data) and its `block` size."""
+    cells: dict[str, list[tuple[str, str, str, int | None]]] = {}
+    recipes = sorted({r["task"] for r in records if "settings" in r and "task" in r})
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        for record in records:
-            if "settings" not in record or "task" not in record:
-                continue  # a run folder's metrics.json: no settings to compare
-            choices = record["choices"]
-            cell = (record["task"], choices["model"], choices["data"], block_size(record))
-            if cell not in own:
-                own[cell] = recipe_settings(*cell)
-            if own[cell] != _without_seed(record["settings"]):
-                recipe = choices.get("experiment", record["task"])
-                choices["experiment"] = f"{recipe} (other settings)"
+        for recipe in recipes:
+            for cell, settings in recipe_cells(recipe):
+                cells.setdefault(json.dumps(settings, sort_keys=True), []).append(cell)
+    placed = []
+    for record in records:
+        if "settings" not in record or "task" not in record:
+            placed.append(record)
+            continue
+        found = cells.get(json.dumps(_without_seed(record["settings"]), sort_keys=True))
+        if not found:
+            recipe = record["choices"].get("experiment", record["task"])
+            choices = {**record["choices"], "experiment": f"{recipe} (other settings)"}
+            placed.append({**record, "choices": choices})
+        for recipe, model, data, block in found or []:
+            choices = {**record["choices"], "experiment": recipe, "model": model, "data": data}
+            placed.append({**record, "choices": choices, "block": block})
+    return placed
 
 
-def recipe_settings(recipe: str, model: str, data: str, block: int | None) -> dict | None:
-    """The settings of a run of `recipe` on `model` and `data` (and block size), seed aside;
-    None if this checkout cannot compose it (a recipe or option that no longer exists). Called
-    inside Hydra's `initialize_config_dir` of conf/."""
-    overrides = [f"experiment={recipe}", f"model={model}", f"data={data}", "seed=1"]
-    overrides += [f"data.block_size={block}"] if block is not None else []
+def recipe_cells(recipe: str) -> list[tuple[tuple[str, str, str, int | None], dict]]:
+    """Every cell of `recipe`'s own sweep (each combination of its swept values but the seed),
+    as (recipe, model, data, block size) with its settings, seed aside; none if this checkout
+    cannot compose it (a recipe that no longer exists). Called inside Hydra's
+    `initialize_config_dir` of conf/."""
     try:
-        cfg = compose("train", overrides=overrides)
+        cfg = compose("train", overrides=[f"experiment={recipe}"], return_hydra_config=True)
     except HydraException:
-        return None
-    return _without_seed(json.loads(json.dumps(run_settings(cfg))))
+        return []
+    params = {k: str(v).split(",") for k, v in (cfg.hydra.sweeper.params or {}).items()}
+    params.pop("seed", None)
+    cells = []
+    for values in itertools.product(*params.values()):
+        overrides = [f"experiment={recipe}", "seed=1"]
+        overrides += [f"{key}={value}" for key, value in zip(params, values, strict=True)]
+        job = compose("train", overrides=overrides, return_hydra_config=True)
+        choices = job.hydra.runtime.choices
+        cell = (recipe, choices.model, choices.data, job.data.get("block_size"))
+        cells.append((cell, _without_seed(json.loads(json.dumps(run_settings(job))))))
+    return cells
 
 
 def _without_seed(settings: dict) -> dict:
@@ -202,7 +222,9 @@ def _without_seed(settings: dict) -> dict:
 
 
 def block_size(record: dict) -> int | None:
-    """The block size k of a block-variant run (`data.block_size`), else None."""
+    """The block size k of a block-variant run (its cell's, else `data.block_size`), else None."""
+    if "block" in record:
+        return record["block"]
     data = (record.get("settings") or record.get("config") or {}).get("data") or {}
     return data.get("block_size")
 
@@ -489,11 +511,14 @@ def published_table(groups: list[Group], recipe: str) -> str:
 
 
 def versions_table(groups: list[Group], records: list[dict]) -> str:
-    """The code versions of each recipe's study records (a recipe may combine several)."""
+    """The code versions of the runs each recipe shows (a recipe may combine several), each run
+    counted once per recipe."""
     versions: dict[str, dict[str, int]] = {}
+    seen = set()
     for record in records:
-        if "code" in record:
-            recipe = record["choices"].get("experiment", record.get("task", "-"))
+        recipe = record["choices"].get("experiment", record.get("task", "-"))
+        if "code" in record and (recipe, record["key"]) not in seen:
+            seen.add((recipe, record["key"]))
             counts = versions.setdefault(recipe, {})
             counts[record["code"]] = counts.get(record["code"], 0) + 1
     if not versions:
@@ -780,8 +805,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    records = find_runs(args.folders)
-    mark_other_settings(records)
+    runs = find_runs(args.folders)
+    records = place_records(runs)
     if not records:
         names = ", ".join(str(f) for f in args.folders)
         print(

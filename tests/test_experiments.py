@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+from mlp_vs_cnn.data.datamodule import scoped_permutation
 from mlp_vs_cnn.record import run_config, run_settings
 from tests.conftest import DATA_CONFIGS, MODEL_CONFIGS, ROOT
 
@@ -181,12 +183,57 @@ def test_a_study_sweep_skips_the_runs_it_has_records_of_and_reruns_the_others(
     assert all(json.loads(p.read_text())["key"] in p.name for p in records)
 
     again = _multirun(tmp_path, fixture_data_dir, *study)
-    assert "Recipe permutation: 2 runs, 2 recorded, 0 to run" in again.stderr + again.stdout
+    assert "Recipe permutation: 2 runs, 2 recorded, 0 repeat another run, 0 to run" in (
+        again.stderr + again.stdout
+    )
     # A run stopped before it finished has no record: the same command runs it, and only it.
     records[0].unlink()
     resumed = _multirun(tmp_path, fixture_data_dir, *study)
-    assert "Recipe permutation: 2 runs, 1 recorded, 1 to run" in resumed.stderr + resumed.stdout
+    assert "Recipe permutation: 2 runs, 1 recorded, 0 repeat another run, 1 to run" in (
+        resumed.stderr + resumed.stdout
+    )
     assert sorted(p.name for p in results.rglob("*.json")) == [p.name for p in records]
+
+
+@pytest.mark.slow
+def test_a_configuration_already_recorded_or_queued_is_not_trained_again(
+    tmp_path, fixture_data_dir
+):
+    """The ends of the locality recipe's block families are the original images and a whole-
+    image permutation: the permutation recipe's run of `mnist` is reused, and of the four
+    endpoint jobs only one (the whole-image permutation) is trained."""
+    results = tmp_path / "results"
+    record = ("seed=1", "model=fc_small", f"results_dir={results}",
+              f"hydra.sweeper.skip_recorded={results}")  # fmt: skip
+    _multirun(tmp_path, fixture_data_dir, "experiment=glob([permutation])", "data=mnist", *record)
+    ends = _multirun(
+        tmp_path, fixture_data_dir, "experiment=glob([locality])", *record,
+        "data=mnist_block_local,mnist_block_shuffle", "data.block_size=1,28",
+    )  # fmt: skip
+    said = ends.stderr + ends.stdout
+    # local k=1 and shuffle k=28 are the recorded run; shuffle k=1 repeats local k=28
+    assert "Recipe locality: 4 runs, 2 recorded, 1 repeat another run, 1 to run" in said
+    names = sorted(p.name.split("-")[0] for p in results.rglob("*.json"))
+    assert names == ["fc_small_mnist_block_local_s1", "fc_small_mnist_s1"]
+
+
+def test_equivalent_block_permutations_have_the_settings_of_the_simplest(compose_cfg):
+    def settings(*overrides):
+        cfg = compose_cfg("experiment=locality", "model=fc_small", "seed=1", *overrides)
+        data = cfg.data
+        scope, k = data.permutation_scope, data.block_size
+        permutation = scoped_permutation(scope, 28, data.permutation_seed, k)
+        return run_settings(cfg), permutation
+
+    original, moved = settings("data=mnist_block_local", "data.block_size=1")
+    assert (moved == torch.arange(784)).all()  # k=1 inside blocks moves nothing
+    assert settings("data=mnist_block_shuffle", "data.block_size=28")[0] == original
+    assert "permutation_seed" not in original["data"]  # the plain images' settings
+    whole, permutation = settings("data=mnist_block_local", "data.block_size=28")
+    same, other = settings("data=mnist_block_shuffle", "data.block_size=1")
+    image, drawn = settings("data=mnist_permuted", "data.permutation_seed=3")
+    assert whole == same == image and (permutation == other).all() and (other == drawn).all()
+    assert settings("data=mnist_block_local", "data.block_size=4")[0] != whole
 
 
 def test_converged_recipe_trains_every_model_on_the_full_data_with_one_stopping_rule(compose_cfg):

@@ -26,9 +26,9 @@ from scripts.report import (
     is_matrix,
     locality_figure,
     main,
-    mark_other_settings,
     matrix_figure,
     matrix_table,
+    place_records,
     report_sections,
     shift_figure,
 )
@@ -340,8 +340,7 @@ def test_the_pages_show_what_the_records_of_results_say():
     for page in (root / "README.md", root / "docs" / "results.md"):
         text = page.read_text()
         recipes = {m["name"].split()[-1] for m in BLOCK.finditer(text)} - {"versions"}
-        records = [r for r in find_runs([root / "results"]) if r["task"] in recipes]
-        mark_other_settings(records)
+        records = place_records([r for r in find_runs([root / "results"]) if r["task"] in recipes])
         assert fill_page(text, report_sections(group_runs(records), records), page) == text
 
 

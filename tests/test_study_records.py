@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 
 from mlp_vs_cnn.record import run_settings, settings_key
 from mlp_vs_cnn.study_records import RecordError, checksum, read_record, read_records
-from scripts.report import find_runs, group_runs, mark_other_settings
+from scripts.report import find_runs, group_runs, place_records
 from tests.conftest import ROOT
 
 
@@ -127,10 +127,29 @@ def test_a_run_at_other_settings_is_shown_apart_from_its_recipes_published_cell(
     for seed, acc in ((1, 0.84), (2, 0.86)):
         write_record(tmp_path, recipe_record(seed, acc))
     write_record(tmp_path, recipe_record(3, 0.30, "optimizer.lr=5"))  # make reproduce ARGS=...
-    records = find_runs([tmp_path])
-    mark_other_settings(records)
+    records = place_records(find_runs([tmp_path]))
     cells = {(g.recipe, g.model, g.data): sorted(g.test_acc) for g in group_runs(records)}
     assert cells == {
         ("permutation", "fc_small", "mnist"): [0.84, 0.86],
         ("permutation (other settings)", "fc_small", "mnist"): [0.30],
+    }
+
+
+def test_one_run_fills_every_cell_of_the_study_that_asks_for_its_settings(tmp_path):
+    """The permutation recipe's run of fc_small on mnist is also locality's k=1 of block_local
+    and k=28 of block_shuffle (blocks that move nothing): recorded once, shown in all three."""
+    write_record(tmp_path, recipe_record(1, 0.84))
+    block = recipe_record(1, 0.80, "experiment=locality", "data=mnist_block_local",
+                          "data.block_size=4")  # fmt: skip
+    block.update(task="locality", choices={**block["choices"], "experiment": "locality",
+                                           "data": "mnist_block_local"})  # fmt: skip
+    write_record(tmp_path, block)
+    cells = {
+        (g.recipe, g.data): g.test_acc for g in group_runs(place_records(find_runs([tmp_path])))
+    }
+    assert cells == {
+        ("permutation", "mnist"): [0.84],
+        ("locality", "mnist_block_local k=1"): [0.84],
+        ("locality", "mnist_block_shuffle k=28"): [0.84],
+        ("locality", "mnist_block_local k=4"): [0.80],
     }

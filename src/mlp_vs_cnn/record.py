@@ -26,6 +26,8 @@ from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
+from mlp_vs_cnn.data.datamodule import simplest_permutation_settings
+
 METRICS_FILE = "metrics.json"
 # In a sweep folder: the folders of its jobs, one per line, where they are not all inside it (the
 # recipes of `experiment=glob(...)` each sweep into their own folder).
@@ -151,7 +153,7 @@ EXECUTION_KEYS = {
 def run_settings(cfg: DictConfig) -> dict[str, Any]:
     """The resolved settings that decide a run's result (`SETTING_GROUPS`, and the options of
     the shift analysis and of early stopping when they run), without paths and execution
-    details."""
+    details, in their simplest form (`simplest_settings`)."""
     cfg = copy.deepcopy(cfg)
     with read_write(cfg), open_dict(cfg):
         cfg.paths.output_dir = ""  # resolvable without Hydra's runtime, and left out below
@@ -169,6 +171,15 @@ def run_settings(cfg: DictConfig) -> dict[str, Any]:
     for group, keys in EXECUTION_KEYS.items():
         for key in keys:
             (settings.get(group) or {}).pop(key, None)
+    return simplest_settings(settings)
+
+
+def simplest_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """`settings` in their simplest equivalent form: the data's pixel permutation as simple as
+    it goes (`simplest_permutation_settings`: a block permutation that moves nothing is none),
+    and every argument equal to its default left out. Two configs that train alike read alike."""
+    if isinstance(settings.get("data"), dict):
+        settings = {**settings, "data": simplest_permutation_settings(settings["data"])}
     return without_defaults(settings)
 
 

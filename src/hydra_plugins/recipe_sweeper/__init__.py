@@ -17,8 +17,11 @@ namespace package, installed with the project; conf/hydra/sweeper/recipe.yaml se
 
 With `skip_recorded=<folder>` (`make reproduce` passes results/), a job whose record is already
 in that folder (a finished run with the same resolved settings, `mlp_vs_cnn.record`) is skipped,
-so the same command continues a study where it stopped. Progress (runs done and left, with an
-estimate of the time left) is logged after each batch of `max_batch_size` jobs. Every job runs,
+so the same command continues a study where it stopped, and so is a job that trains exactly as
+one before it in the sweep (block permutations that move nothing are the original images): a
+configuration is trained once, and the report shows its record in every cell that asks for it.
+Progress (runs done and left, with an estimate of the time left) is logged after each batch of
+`max_batch_size` jobs. Every job runs,
 whatever fails; the first failure is raised once they all have. The folders of the jobs are
 listed in the sweep folder's `jobs.txt`, for the summary of the sweep. Built on Hydra's public
 `Sweeper` plugin API (its basic sweeper is an internal class).
@@ -132,11 +135,11 @@ class RecipeSweeper(Sweeper):
         params = OmegaConf.select(cfg, "hydra.sweeper.params")
         return dict(params) if params else {}
 
-    def recorded(self, overrides: Sequence[str], keys: set[str]) -> bool:
-        """Whether `keys` (of the countable records of `skip_recorded`) hold the run these
-        overrides make (the same resolved settings: `mlp_vs_cnn.record.run_settings`)."""
+    def key(self, overrides: Sequence[str]) -> str:
+        """The key of the run these overrides make (of its resolved settings in their simplest
+        form, `mlp_vs_cnn.record.run_settings`): two jobs that train alike have the same."""
         cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
-        return settings_key(run_settings(cfg)) in keys
+        return settings_key(run_settings(cfg))
 
     def sweep(self, arguments: list[str]) -> Any:
         assert self.config is not None and self.launcher is not None
@@ -149,11 +152,19 @@ class RecipeSweeper(Sweeper):
             keys, skipped = recorded_keys(self.skip_recorded)
             for path, reason in skipped:
                 log.warning("%s is not counted (%s): its run is run again", path, reason)
+            queued: set[str] = set()  # a job that repeats one queued before it is not run
             for recipe, recipe_jobs in jobs.items():
-                jobs[recipe] = [job for job in recipe_jobs if not self.recorded(job, keys)]
-                done = len(recipe_jobs) - len(jobs[recipe])
-                log.info("Recipe %s: %d runs, %d recorded, %d to run", recipe or "-",
-                         len(recipe_jobs), done, len(jobs[recipe]))  # fmt: skip
+                jobs[recipe], done, repeats = [], 0, 0
+                for job in recipe_jobs:
+                    key = self.key(job)
+                    done += key in keys
+                    repeats += key in queued and key not in keys
+                    if key not in keys and key not in queued:
+                        jobs[recipe].append(job)
+                    queued.add(key)
+                log.info("Recipe %s: %d runs, %d recorded, %d repeat another run, %d to run",
+                         recipe or "-", len(recipe_jobs), done, repeats,
+                         len(jobs[recipe]))  # fmt: skip
         total = sum(map(len, jobs.values()))
         returns: list[Sequence[JobReturn]] = []
         failed = []

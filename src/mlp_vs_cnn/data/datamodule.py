@@ -93,6 +93,26 @@ def scoped_permutation(
     return shuffle(side, block_size, seed)
 
 
+def simplest_permutation_settings(data: dict) -> dict:
+    """`data` (a data config's resolved values) with its pixel permutation in its simplest
+    equivalent form, so that two configs that permute the pixels alike read alike: a block
+    permutation that moves nothing (`within_blocks` with k = 1, `blocks` with k = the side) is
+    no permutation (seed, scope and k at their defaults), and one that is a whole-image
+    permutation (`within_blocks` with k = the side, `blocks` with k = 1) is scope `image` with
+    the same seed, as `scoped_permutation` draws it."""
+    scope, k = data.get("permutation_scope"), data.get("block_size")
+    if data.get("permutation_seed") is None or scope not in ("within_blocks", "blocks"):
+        return data
+    identity = k == (1 if scope == "within_blocks" else SOURCE_SIZE)
+    whole = k == (SOURCE_SIZE if scope == "within_blocks" else 1)
+    if not (identity or whole):
+        return data
+    simplest = {**data, "permutation_scope": "image", "block_size": None}
+    if identity:
+        simplest["permutation_seed"] = None
+    return simplest
+
+
 def _check_permutation_scope(
     scope: str, block_size: int | None, seed: int | None, canvas_size: int | None
 ) -> None:
