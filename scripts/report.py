@@ -511,9 +511,11 @@ def published_table(groups: list[Group], recipe: str) -> str:
 
 
 def versions_table(groups: list[Group], records: list[dict]) -> str:
-    """The code versions of the runs each recipe shows (a recipe may combine several), each run
-    counted once per recipe."""
+    """The runs each recipe shows, the sum of their fit times (as measured, on a machine shared
+    with other work) and their code versions (a recipe may combine several), each run counted
+    once per recipe."""
     versions: dict[str, dict[str, int]] = {}
+    fit: dict[str, float] = {}
     seen = set()
     for record in records:
         recipe = record["choices"].get("experiment", record.get("task", "-"))
@@ -521,13 +523,18 @@ def versions_table(groups: list[Group], records: list[dict]) -> str:
             seen.add((recipe, record["key"]))
             counts = versions.setdefault(recipe, {})
             counts[record["code"]] = counts.get(record["code"], 0) + 1
+            fit[recipe] = fit.get(recipe, 0.0) + record.get("fit_seconds", 0.0)
     if not versions:
         return ""
-    lines = ["| recipe | code versions of its records (runs) |", "| --- | --- |"]
+    lines = [
+        "| recipe | runs | fit time of its runs | code versions of its records (runs) |",
+        "| --- | ---: | ---: | --- |",
+    ]
     for recipe in dict.fromkeys(g.recipe for g in groups):
         if recipe in versions:
             shown = ", ".join(f"`{v}` ({n})" for v, n in sorted(versions[recipe].items()))
-            lines.append(f"| {recipe} | {shown} |")
+            runs = sum(versions[recipe].values())
+            lines.append(f"| {recipe} | {runs} | {fit[recipe] / 3600:.2f} h | {shown} |")
     return "\n".join(lines)
 
 
