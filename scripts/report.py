@@ -39,10 +39,12 @@ from pathlib import Path
 
 import numpy as np
 from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from matplotlib.figure import Figure
 from scipy import stats
 
+from hydra_plugins.recipe_sweeper import cartesian_jobs
 from mlp_vs_cnn.analysis.shift import ShiftRobustness, distance_figure
 from mlp_vs_cnn.record import METRICS_FILE, run_settings, write_atomically
 from mlp_vs_cnn.study_records import RecordError, read_json, read_records
@@ -199,15 +201,18 @@ def recipe_cells(recipe: str) -> list[tuple[tuple[str, str, str, int | None], di
     `initialize_config_dir` of conf/."""
     try:
         cfg = compose("train", overrides=[f"experiment={recipe}"], return_hydra_config=True)
+        params = {k: v for k, v in (cfg.hydra.sweeper.params or {}).items() if k != "seed"}
+        parser = OverridesParser.create()
+        jobs = cartesian_jobs(parser.parse_overrides([f"{k}={v}" for k, v in params.items()]))
     except HydraException:
         return []
-    params = {k: str(v).split(",") for k, v in (cfg.hydra.sweeper.params or {}).items()}
-    params.pop("seed", None)
     cells = []
-    for values in itertools.product(*params.values()):
-        overrides = [f"experiment={recipe}", "seed=1"]
-        overrides += [f"{key}={value}" for key, value in zip(params, values, strict=True)]
-        job = compose("train", overrides=overrides, return_hydra_config=True)
+    for job_overrides in jobs:
+        try:
+            overrides = [f"experiment={recipe}", "seed=1", *job_overrides]
+            job = compose("train", overrides=overrides, return_hydra_config=True)
+        except HydraException:
+            continue  # an option this checkout no longer has
         choices = job.hydra.runtime.choices
         cell = (recipe, choices.model, choices.data, job.data.get("block_size"))
         cells.append((cell, _without_seed(json.loads(json.dumps(run_settings(job))))))
@@ -227,6 +232,23 @@ def block_size(record: dict) -> int | None:
         return record["block"]
     data = (record.get("settings") or record.get("config") or {}).get("data") or {}
     return data.get("block_size")
+
+
+def stopped_by_cap(record: dict) -> bool:
+    """Whether a run of an early-stopping recipe ended at its epoch cap while its stopping rule
+    had not yet fired: its best validation epoch is fewer than `patience` epochs before its last
+    (EarlyStopping's own rule, patience 3 by default), so it was still improving."""
+    settings = record.get("settings") or {}
+    stopping = settings.get("early_stopping")
+    cap = (settings.get("trainer") or {}).get("max_epochs")
+    if stopping is None or cap is None or record.get("epochs", 0) < cap:
+        return False
+    curve = (record.get("history") or {}).get("val/acc") or []
+    patience = stopping.get("patience", 3)
+    if not curve:
+        return True
+    best = curve.index(max(curve))  # the first best: a tie is no improvement
+    return len(curve) - 1 - best < patience
 
 
 def group_runs(records: list[dict]) -> list[Group]:
@@ -250,9 +272,7 @@ def group_runs(records: list[dict]) -> list[Group]:
         curve = (record.get("history") or {}).get("val/acc")
         if curve:
             group.curves.append(curve)
-        settings = record.get("settings") or {}
-        cap = (settings.get("trainer") or {}).get("max_epochs")
-        if "early_stopping" in settings and cap is not None and record.get("epochs", 0) >= cap:
+        if stopped_by_cap(record):
             group.capped += 1
         shift = record.get("shift_robustness")
         if shift:
@@ -388,7 +408,12 @@ def _points(c: Comparison) -> str:
     return f"{100 * c.difference:+.1f} [{100 * c.low:+.1f}, {100 * c.high:+.1f}]"
 
 
-def _accuracies(cell: dict[tuple[str, str], Group], model: str, data: str) -> dict[int, float]:
+def _accuracies(cell: dict[tuple[str, str], Group], model: str, data: str) -> list[float]:
+    group = cell.get((model, data))
+    return list(group.test_acc) if group else []
+
+
+def _by_seed(cell: dict[tuple[str, str], Group], model: str, data: str) -> dict[int, float]:
     group = cell.get((model, data))
     return dict(zip(group.seeds, group.test_acc, strict=True)) if group else {}
 
@@ -403,18 +428,17 @@ def test_claim(claim: tuple, d: str, cell: dict[tuple[str, str], Group]) -> dict
         a_model, b_model, before, after = args
         sides = []
         for model in (a_model, b_model):
-            first, second = _accuracies(cell, model, before), _accuracies(cell, model, after)
+            first, second = _by_seed(cell, model, before), _by_seed(cell, model, after)
             sides.append([first[s] - second[s] for s in sorted(first.keys() & second.keys())])
         a, b = sides
         what = f"loss {before} -> {after}: `{a_model}` vs `{b_model}`"
     elif kind == "unchanged":
         model, first, second = args
-        a, b = (list(_accuracies(cell, model, x).values()) for x in (second, first))
+        a, b = (_accuracies(cell, model, x) for x in (second, first))
         what = f"`{model}`: {second} vs {first}"
     else:
         (a_model, a_data), (b_model, b_data) = args
-        a, b = (list(_accuracies(cell, m, x).values()) for m, x in ((a_model, a_data),
-                                                                    (b_model, b_data)))  # fmt: skip
+        a, b = _accuracies(cell, a_model, a_data), _accuracies(cell, b_model, b_data)
         what = f"`{a_model}` vs `{b_model}` on {a_data}" if a_data == b_data else (
             f"`{a_model}` on {a_data} vs `{b_model}` on {b_data}")  # fmt: skip
     if not a or not b:

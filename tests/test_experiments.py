@@ -214,7 +214,7 @@ def test_a_configuration_already_recorded_or_queued_is_not_trained_again(
     # local k=1 and shuffle k=28 are the recorded run; shuffle k=1 repeats local k=28
     assert "Recipe locality: 4 runs, 2 recorded, 1 repeat another run, 1 to run" in said
     names = sorted(p.name.split("-")[0] for p in results.rglob("*.json"))
-    assert names == ["fc_small_mnist_block_local_s1", "fc_small_mnist_s1"]
+    assert names == ["fc_small_mnist_block_local_k28_s1", "fc_small_mnist_s1"]
 
 
 def test_equivalent_block_permutations_have_the_settings_of_the_simplest(compose_cfg):

@@ -31,6 +31,7 @@ from scripts.report import (
     place_records,
     report_sections,
     shift_figure,
+    stopped_by_cap,
 )
 
 
@@ -359,3 +360,13 @@ def test_a_matrix_cell_with_runs_stopped_by_the_epoch_cap_is_marked_not_converge
     assert "| 70.0 ± 0.0 † |" in row  # mnist_shifted, the second column
     assert row.count("†") == 1
     assert table.splitlines()[-1].startswith("† 1 of the 2 runs of these cells stopped at the")
+
+
+def test_a_run_whose_rule_fired_at_the_cap_is_not_counted_as_stopped_by_it():
+    settings = {"trainer": {"max_epochs": 30}, "early_stopping": {"monitor": "val/acc"}}
+    rising = [0.5 + i / 100 for i in range(30)]  # best at the last epoch: still improving
+    fired = [*rising[:27], 0.7, 0.7, 0.7]  # best at epoch 27, then 3 without: the rule stops it
+    assert stopped_by_cap({"settings": settings, "epochs": 30, "history": {"val/acc": rising}})
+    assert not stopped_by_cap({"settings": settings, "epochs": 30, "history": {"val/acc": fired}})
+    assert not stopped_by_cap({"settings": settings, "epochs": 12, "history": {"val/acc": rising}})
+    assert not stopped_by_cap({"settings": {"trainer": {"max_epochs": 30}}, "epochs": 30})

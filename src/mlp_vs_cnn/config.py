@@ -31,6 +31,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import difflib
+import errno
 import functools
 import inspect
 import io
@@ -51,8 +52,6 @@ from typing import Any, Literal, Union
 import lightning as L
 import torch
 from hydra import compose
-
-# Hydra has no public way to expand a sweep's overrides into its jobs; its basic sweeper's does.
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -430,7 +429,7 @@ def run(main: Callable[[], Any]) -> None:
         main()
         return
     os.environ["HYDRA_FULL_ERROR"] = os.environ[ONE_LINE_ERRORS] = "1"
-    threading.excepthook = _quiet_thread_os_errors
+    previous_hook, threading.excepthook = threading.excepthook, _quiet_thread_disk_errors
     try:
         main()
     except (HydraException, OmegaConfBaseException) as err:
@@ -445,12 +444,17 @@ def run(main: Callable[[], Any]) -> None:
             raise
         where = f": {cause.filename}" if cause.filename else ""
         raise SystemExit(f"{_program()}: {cause.strerror or cause}{where}") from None
+    finally:
+        threading.excepthook = previous_hook
 
 
-def _quiet_thread_os_errors(args: threading.ExceptHookArgs) -> None:
-    """The machine's error (a full disk) in a writer thread, as TensorBoard's event writer: the
-    thread's owner raises it again in the run, which tells it in one line; not a traceback."""
-    if isinstance(args.exc_value, OSError):
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO)
+
+
+def _quiet_thread_disk_errors(args: threading.ExceptHookArgs) -> None:
+    """A full or read-only disk met by a writer thread (TensorBoard's event writer): the thread's
+    owner raises the same error in the run, which tells it in one line; not also a traceback."""
+    if isinstance(args.exc_value, OSError) and args.exc_value.errno in DISK_ERRORS:
         return
     threading.__excepthook__(args)
 

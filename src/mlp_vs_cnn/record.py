@@ -226,10 +226,14 @@ def code_version() -> str:
     return done.stdout.strip() if done.returncode == 0 else "unknown"
 
 
-def study_record_path(results_dir: str | Path, record: Mapping[str, Any]) -> Path:
-    """`<results_dir>/<task>/<model>_<data>[_k<block>]_s<seed>-<key>.json`."""
+def study_record_path(
+    results_dir: str | Path, record: Mapping[str, Any], block_size: int | None = None
+) -> Path:
+    """`<results_dir>/<task>/<model>_<data>[_k<block>]_s<seed>-<key>.json`, k the block size of
+    the run's config (`block_size`; its settings drop it where the blocks are no permutation or
+    the whole image's)."""
     choices, settings = record["choices"], record["settings"]
-    block = settings["data"].get("block_size")
+    block = block_size if block_size is not None else settings["data"].get("block_size")
     name = "_".join(
         [choices.get("model", "?"), choices.get("data", "?")]
         + ([f"k{block}"] if block is not None else [])

@@ -80,7 +80,10 @@ def check_record(record: Any) -> dict[str, Any]:
             raise RecordError(f"metric {name} is {value!r}, not a finite number")
         if name.rsplit("/", 1)[-1] in BOUNDED_METRICS and not 0 <= value <= 1:
             raise RecordError(f"metric {name} is {value}, outside [0, 1]")
-    for name, curve in (record.get("history") or {}).items():
+    history = record.get("history") or {}
+    if not isinstance(history, dict):
+        raise RecordError(f"history is {type(history).__name__}, not an object of curves")
+    for name, curve in history.items():
         if not isinstance(curve, list) or not all(_finite(v) for v in curve):
             raise RecordError(f"history of {name} is not a list of finite numbers")
     return record

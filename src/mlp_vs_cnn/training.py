@@ -291,7 +291,8 @@ def write_study_record(cfg: DictConfig, record: dict[str, Any]) -> Path:
     )
     study = json.loads(json.dumps(study, default=str))  # as it will be read back
     study["checksum"] = checksum(study)
-    return write_json(study_record_path(cfg.results_dir, study), study)
+    path = study_record_path(cfg.results_dir, study, cfg.data.get("block_size"))
+    return write_json(path, study)
 
 
 def metric_for_sweeper(metrics: Mapping[str, float], name: str | None) -> float | None:

@@ -17,9 +17,10 @@ namespace package, installed with the project; conf/hydra/sweeper/recipe.yaml se
 
 With `skip_recorded=<folder>` (`make reproduce` passes results/), a job whose record is already
 in that folder (a finished run with the same resolved settings, `mlp_vs_cnn.record`) is skipped,
-so the same command continues a study where it stopped, and so is a job that trains exactly as
-one before it in the sweep (block permutations that move nothing are the original images): a
-configuration is trained once, and the report shows its record in every cell that asks for it.
+so the same command continues a study where it stopped, and so (with `skip_recorded` set) is a
+job that trains exactly as one before it in the sweep (block permutations that move nothing are
+the original images): a configuration is trained once, and the report shows its record in every
+cell that asks for it.
 Progress (runs done and left, with an estimate of the time left) is logged after each batch of
 `max_batch_size` jobs. Every job runs,
 whatever fails; the first failure is raised once they all have. The folders of the jobs are
@@ -69,6 +70,9 @@ def cartesian_jobs(overrides: Sequence[Override]) -> list[list[str]]:
 
 
 def batches(jobs: list[list[str]], size: int | None) -> Iterator[list[list[str]]]:
+    """`jobs` in batches of `size` (None or -1: one batch of all)."""
+    if size is not None and size != -1 and size < 1:
+        raise HydraException(f"hydra.sweeper.max_batch_size={size}: must be >= 1, or null for all")
     size = len(jobs) if size in (None, -1) else size
     for start in range(0, len(jobs), size):
         yield jobs[start : start + size]

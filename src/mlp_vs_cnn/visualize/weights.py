@@ -24,6 +24,11 @@ def first_layer(net: nn.Module) -> nn.Conv2d | nn.Linear:
     raise ValueError(f"{type(net).__name__} has no Conv2d or Linear layer")
 
 
+def _columns(ncols: int | None, count: int) -> int:
+    """`ncols` images a row (at most `count`), or a square grid when None."""
+    return min(ncols, count) if ncols else math.ceil(math.sqrt(count))
+
+
 def weight_figures(
     model: nn.Module,
     datamodule: ImageDataModule,
@@ -44,7 +49,7 @@ def weight_figures(
         return {
             "weights/first_layer": grid_figure(
                 kernels,
-                ncols or math.ceil(math.sqrt(len(kernels))),
+                _columns(ncols, len(kernels)),
                 title,
                 scale="each",
                 symmetric=True,
@@ -59,7 +64,7 @@ def weight_figures(
     figures = {
         "weights/first_layer": grid_figure(
             units,
-            ncols or math.ceil(math.sqrt(len(units))),
+            _columns(ncols, len(units)),
             f"First fully connected layer: the weights of each of its {len(units)} units "
             f"as an image{order}",
             scale="each",
@@ -71,7 +76,7 @@ def weight_figures(
     if permutation is not None:
         figures["weights/first_layer_unpermuted"] = grid_figure(
             readable(units, permutation),
-            ncols or math.ceil(math.sqrt(len(units))),
+            _columns(ncols, len(units)),
             "The same weights un-permuted: templates of the classes, as on unpermuted data",
             scale="each",
             symmetric=True,
