@@ -250,6 +250,10 @@ def test_a_finished_run_trained_further_equals_an_uninterrupted_run_and_keeps_bo
         assert torch.equal(tensor, final_weights(run_dir)[name]), name
     record = json.loads((run_dir / "metrics.json").read_text())
     assert record["epochs"] == 2
+    # the validation curve goes on from the checkpoint: whole, as the uninterrupted run's
+    uninterrupted = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert len(record["history"]["val/acc"]) == 2
+    assert record["history"] == uninterrupted["history"]
     assert [(s["epochs"], s["global_step"]) for s in record["stages"]] == [(1, 10), (2, 20)]
     assert record["stages"][0]["metrics"] == first
     assert record["resumed_from"] == str((run_dir / "checkpoints" / "last.ckpt").resolve())

@@ -1,5 +1,6 @@
-"""The frameworks' public APIs only: every use of a private name of Hydra, Lightning, OmegaConf
-or torch has, on the line above it, a comment saying why no public one serves."""
+"""The frameworks' public APIs only: every import of a private module or name of Hydra,
+Lightning, OmegaConf or torch, and every call of the private node and job-return helpers this
+project once used, has on the line above it a comment saying why no public one serves."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LIBRARIES = r"(hydra|lightning|omegaconf|torch)"
 PRIVATE = [
     re.compile(rf"^\s*from {LIBRARIES}[\w.]*\._\w"),  # a private module
+    re.compile(rf"^\s*import {LIBRARIES}[\w.]*\._\w"),
     re.compile(rf"^\s*from {LIBRARIES}[\w.]* import .*\b_[A-Za-z]"),  # a private name
     re.compile(r"\._(get_node|is_interpolation|return_value|parse_config|metadata)\b"),
 ]
