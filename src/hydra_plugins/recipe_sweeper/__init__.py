@@ -20,10 +20,9 @@ in that folder (a finished run with the same resolved settings, `mlp_vs_cnn.reco
 so the same command continues a study where it stopped, and so (with `skip_recorded` set) is a
 job that trains exactly as one before it in the sweep (block permutations that move nothing are
 the original images): a configuration is trained once, and the report shows its record in every
-cell that asks for it.
-Progress (runs done and left, with an estimate of the time left) is logged after each batch of
-`max_batch_size` jobs. Every job runs,
-whatever fails; the first failure is raised once they all have. The folders of the jobs are
+cell that asks for it. Progress (runs done and left, with the time left at the pace so far) is
+logged after each batch of `max_batch_size` jobs. Every job runs, whatever fails; the first
+failure is raised once they all have. The folders of the jobs are
 listed in the sweep folder's `jobs.txt`, for the summary of the sweep. Built on Hydra's public
 `Sweeper` plugin API (its basic sweeper is an internal class).
 """
@@ -189,7 +188,8 @@ class RecipeSweeper(Sweeper):
                 if first < total:
                     elapsed = time.monotonic() - started
                     left = elapsed / first * (total - first)
-                    log.info("%d of %d runs done in %.0f min, about %.0f min left", first,
+                    log.info("%d of %d runs done in %.0f min; at that pace about %.0f min left "
+                             "(runs that cost more, as larger inputs do, take longer)", first,
                              total, elapsed / 60, left / 60)  # fmt: skip
         try:
             write_atomically(sweep_dir / SWEEP_JOBS_FILE, "".join(f"{d}\n" for d in job_dirs))
