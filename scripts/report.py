@@ -27,6 +27,7 @@ data config, error bars = 95 % intervals, chance as a dashed line), `shift_<reci
 from __future__ import annotations
 
 import argparse
+import inspect
 import itertools
 import json
 import math
@@ -36,11 +37,13 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
+from hydra.utils import get_object
 from matplotlib.figure import Figure
 from scipy import stats
 
@@ -234,21 +237,28 @@ def block_size(record: dict) -> int | None:
     return data.get("block_size")
 
 
+def setting(node: dict, name: str) -> Any:
+    """An argument of a recorded `_target_` mapping: its value, or, where the record leaves it
+    out for equalling it (`mlp_vs_cnn.record.without_defaults`), the target's default."""
+    if name in node:
+        return node[name]
+    return inspect.signature(get_object(node["_target_"])).parameters[name].default
+
+
 def stopped_by_cap(record: dict) -> bool:
     """Whether a run of an early-stopping recipe ended at its epoch cap while its stopping rule
     had not yet fired: its best validation epoch is fewer than `patience` epochs before its last
-    (EarlyStopping's own rule, patience 3 by default), so it was still improving."""
+    (EarlyStopping's own rule), so it was still improving."""
     settings = record.get("settings") or {}
     stopping = settings.get("early_stopping")
     cap = (settings.get("trainer") or {}).get("max_epochs")
     if stopping is None or cap is None or record.get("epochs", 0) < cap:
         return False
     curve = (record.get("history") or {}).get("val/acc") or []
-    patience = stopping.get("patience", 3)
     if not curve:
         return True
     best = curve.index(max(curve))  # the first best: a tie is no improvement
-    return len(curve) - 1 - best < patience
+    return len(curve) - 1 - best < setting(stopping, "patience")
 
 
 def group_runs(records: list[dict]) -> list[Group]:

@@ -363,7 +363,9 @@ def test_a_matrix_cell_with_runs_stopped_by_the_epoch_cap_is_marked_not_converge
 
 
 def test_a_run_whose_rule_fired_at_the_cap_is_not_counted_as_stopped_by_it():
-    settings = {"trainer": {"max_epochs": 30}, "early_stopping": {"monitor": "val/acc"}}
+    # as recorded: EarlyStopping's default patience (3) left out of the settings
+    stopping = {"_target_": "lightning.pytorch.callbacks.EarlyStopping", "monitor": "val/acc"}
+    settings = {"trainer": {"max_epochs": 30}, "early_stopping": stopping}
     rising = [0.5 + i / 100 for i in range(30)]  # best at the last epoch: still improving
     fired = [*rising[:27], 0.7, 0.7, 0.7]  # best at epoch 27, then 3 without: the rule stops it
     assert stopped_by_cap({"settings": settings, "epochs": 30, "history": {"val/acc": rising}})
