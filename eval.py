@@ -10,13 +10,14 @@ evaluated on data of its dataset and image size; a permuted model gets back its 
 import hydra
 from omegaconf import DictConfig
 
-from mlp_vs_cnn.config import check_config, run
+from mlp_vs_cnn.errors import run
 from mlp_vs_cnn.evaluation import evaluate
+from mlp_vs_cnn.hydra_callbacks import check_job
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
-    check_config(cfg)
+    check_job(cfg)  # a sweep's job; a single run was checked before its folder was made
     evaluate(cfg)
 
 

@@ -17,13 +17,14 @@ error.txt and train.log.
 import hydra
 from omegaconf import DictConfig
 
-from mlp_vs_cnn.config import check_config, run
+from mlp_vs_cnn.errors import run
+from mlp_vs_cnn.hydra_callbacks import check_job
 from mlp_vs_cnn.training import metric_for_sweeper, train
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    check_config(cfg)  # in each job of a sweep; a single run was checked before its folder was made
+    check_job(cfg)  # a sweep's job; a single run was checked before its folder was made
     metrics = train(cfg)
     return metric_for_sweeper(metrics, cfg.get("optimized_metric"))
 

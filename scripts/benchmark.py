@@ -58,8 +58,8 @@ from torchvision import transforms
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from mlp_vs_cnn.config import USER_ERRORS, describe  # noqa: E402  (also registers the schemas)
 from mlp_vs_cnn.data.transforms import random_offsets  # noqa: E402
+from mlp_vs_cnn.errors import USER_ERRORS, describe  # noqa: E402
 from mlp_vs_cnn.models import ImageClassifier  # noqa: E402
 from mlp_vs_cnn.training import build  # noqa: E402
 

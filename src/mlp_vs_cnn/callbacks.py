@@ -1,4 +1,4 @@
-"""Every callback of this project, Lightning's (`conf/callbacks/`) and Hydra's (`conf/hydra/`).
+"""The Lightning callbacks of a run (`conf/callbacks/`); Hydra's are in `hydra_callbacks`.
 
 The work is done by plain functions in their own modules (figures in `mlp_vs_cnn.visualize`,
 shift robustness in `mlp_vs_cnn.analysis`); a callback only says when to call one and where its
@@ -12,56 +12,36 @@ over as a `_partial_: true` mapping (`draw:` or `measure:`) with its settings.
     ShiftRobustness      at test end (canvas)     figures/shift/*.png, shift/* metrics
     History              after each validation    the curve of val/acc and val/loss, in the
                                                   run's record (`history`)
-    CheckConfig          before a run or sweep    a bad config value stops it in one line
-    ReportJobs           after each job, sweep    one-line errors, the sweep's summary table
-    RunFolderGuard       before a single run      refuses to write into another run's folder
-    OptunaStorageFolder  before an Optuna sweep   the folder of its SQLite file
-
-CheckConfig and ReportJobs are defined with the config checks they report (`mlp_vs_cnn.config`)
-and named here, so that conf/ finds every callback in this module.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import sqlite3
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from contextlib import closing
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
 import torch
-from hydra.core.hydra_config import HydraConfig
-from hydra.experimental.callback import Callback as HydraCallback
 from lightning.pytorch.callbacks import RichModelSummary
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from matplotlib.figure import Figure
-from omegaconf import DictConfig, OmegaConf
 from torchmetrics import Metric
 
 from mlp_vs_cnn.analysis.shift import ShiftRobustness as ShiftResult
 from mlp_vs_cnn.analysis.shift import distance_figure, heatmap_figure
-from mlp_vs_cnn.config import CheckConfig, ReportJobs
-from mlp_vs_cnn.run_folders import RunFolderError, check_run_folder
 from mlp_vs_cnn.visualize.figures import FigureWriter, describe_run
 
 __all__ = [
-    "CheckConfig",
     "Figures",
     "History",
     "InterruptCheckpoint",
     "ModelSummary",
-    "OptunaStorageFolder",
-    "ReportJobs",
-    "RunFolderGuard",
     "RunInterrupted",
     "ShiftRobustness",
 ]
@@ -267,59 +247,3 @@ class ShiftRobustness(L.Callback):
                     logger.experiment.add_scalar(name, value, global_step=trainer.global_step)
         self.seconds += time.perf_counter() - started
         log.info("Shift robustness: %s", {k: round(v, 4) for k, v in summary.items()})
-
-
-class RunFolderGuard(HydraCallback):
-    """Hydra callback: before a single run writes anything into its folder (`hydra.run.dir`),
-    leave a finished run there alone and refuse to mix a new run into an unfinished one.
-
-    Sweep jobs get new folders (`${job_folder:...}` in conf/hydra/default.yaml) unless they
-    resume; `train` checks those with the same `check_run_folder`.
-    """
-
-    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        HydraConfig.instance().set_config(config)  # the folder's name reads ${hydra:...} values
-        folder = config.hydra.run.dir
-        try:
-            max_epochs = OmegaConf.select(config, "trainer.max_epochs")
-            record = check_run_folder(folder, config.get("ckpt_path"), max_epochs)
-        except RunFolderError as err:
-            print(f"Error: {err}", file=sys.stderr)
-            sys.exit(2)
-        if record is not None:
-            metrics = ", ".join(f"{k} {v:.4f}" for k, v in sorted(record["metrics"].items()))
-            print(
-                f"{folder} holds a finished run of {record.get('epochs')} epochs; nothing to do "
-                f"({metrics}). A larger trainer.max_epochs trains it further."
-            )
-            sys.exit(0)
-
-
-class OptunaStorageFolder(HydraCallback):
-    """Hydra callback: make the folder of the Optuna SQLite file before the sweeper opens it.
-
-    SQLite creates the file but not its folder, and the study is opened before any job runs.
-    """
-
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        storage = config.hydra.sweeper.get("storage") or ""
-        if not storage.startswith("sqlite:///"):
-            return
-        path = Path(storage.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_file():  # a damaged study file would end the sweep in SQLAlchemy's trace
-            try:
-                with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-                    db.execute("PRAGMA schema_version").fetchone()
-            except sqlite3.Error as err:
-                raise SystemExit(
-                    f"{Path(sys.argv[0]).name}: {path} is not a readable Optuna study ({err}). "
-                    f"Move it away to start the study afresh, or set hydra.sweeper.storage to "
-                    f"another file."
-                ) from None
-        if not os.access(path if path.is_file() else path.parent, os.W_OK):
-            raise SystemExit(
-                f"{Path(sys.argv[0]).name}: {path} cannot be written (a read-only file or disk): "
-                f"the search records every trial there. Copy it somewhere writable and set "
-                f"hydra.sweeper.storage=sqlite:///<the copy>."
-            )

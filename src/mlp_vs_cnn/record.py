@@ -1,16 +1,20 @@
-"""The record of a run: its final metrics (console table, `metrics.json`) and the hyperparameters
-TensorBoard's HPARAMS tab shows beside them."""
+"""The record of a run: its final metrics (console table, `metrics.json`), the hyperparameters
+TensorBoard's HPARAMS tab shows beside them, its study record's settings and key; and the summary
+of a sweep's jobs (`summary.csv`, `summary.md`)."""
 
 from __future__ import annotations
 
 import copy
+import csv
 import hashlib
 import inspect
+import io
 import json
 import os
+import re
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -32,6 +36,7 @@ METRICS_FILE = "metrics.json"
 # In a sweep folder: the folders of its jobs, one per line, where they are not all inside it (the
 # recipes of `experiment=glob(...)` each sweep into their own folder).
 SWEEP_JOBS_FILE = "jobs.txt"
+ERROR_FILE = "error.txt"  # a failed job's one-line error, beside its log and in the sweep's list
 # Metrics shown in TensorBoard's HPARAMS tab next to each run's hyperparameters (the others, such
 # as test/loss and time/fit_seconds, are in its Scalars): the table is then 9 columns, the last
 # at the right edge of a 1600-pixel-wide window.
@@ -308,3 +313,78 @@ def write_json(path: str | Path, record: Mapping[str, Any]) -> Path:
 
 def write_metrics(output_dir: str | Path, record: Mapping[str, Any]) -> Path:
     return write_json(Path(output_dir) / METRICS_FILE, record)
+
+
+# --- A sweep's summary ---------------------------------------------------------------------------
+
+SUMMARY_COLUMNS = (
+    "job", "model", "data", "seed", "test/acc", "val/acc_best", "num_parameters", "fit_seconds",
+)  # fmt: skip
+
+
+def job_order(job_dir: Path) -> tuple[str, int, str]:
+    number = re.match(r"\d+", job_dir.name)
+    return str(job_dir.parent), int(number.group()) if number else -1, job_dir.name
+
+
+def job_summary(job_dir: Path, hydra_subdir: str | None, common: set[str]) -> dict[str, Any]:
+    """One row of a sweep's summary: a job's choices and final metrics, or its error. The job is
+    named by its number and the overrides of its own (those of every job, `common`, left out)."""
+    overrides_file = job_dir / str(hydra_subdir) / "overrides.yaml"
+    given = OmegaConf.load(overrides_file) if hydra_subdir and overrides_file.is_file() else []
+    common = {o.lower() for o in common}  # Hydra records `false` as `False` in a job's overrides
+    own = [o for o in given if o.lower() not in common]
+    number = re.match(r"\d*", job_dir.name).group() or job_dir.name
+    row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS, "") | {"error": ""}
+    if (job_dir / ERROR_FILE).is_file():
+        error = (job_dir / ERROR_FILE).read_text().strip()
+        return row | {"job": " ".join([number, *own]), "error": error}
+    if not (job_dir / METRICS_FILE).is_file():
+        error = f"no {METRICS_FILE} (the job did not finish)"
+        return row | {"job": " ".join([number, *own]), "error": error}
+    shown = ("model", "data", "seed")  # a finished job's columns of their own
+    row["job"] = " ".join([number, *(o for o in own if o.split("=")[0].lstrip("+~") not in shown)])
+    record = json.loads((job_dir / METRICS_FILE).read_text())
+    choices, metrics = record.get("choices", {}), record.get("metrics", {})
+    row.update({k: choices[k] for k in ("model", "data") if k in choices})
+    row.update({k: record[k] for k in ("seed", "num_parameters", "fit_seconds") if k in record})
+    row.update({k: metrics[k] for k in ("test/acc", "val/acc_best") if k in metrics})
+    return row
+
+
+def _shown(column: str, value: Any) -> str:
+    if isinstance(value, float) and "acc" in column:
+        return f"{value:.4f}"  # a fraction, as the run's own table and TensorBoard show it
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return f"{value:,}" if isinstance(value, int) and column == "num_parameters" else str(value)
+
+
+def print_summary(title: str, rows: list[dict[str, Any]]) -> None:
+    table = Table(title=f"{title}: {len(rows)} finished")
+    for column in SUMMARY_COLUMNS:
+        table.add_column(column, justify="left" if column in ("job", "model", "data") else "right")
+    for row in rows:
+        table.add_row(*(_shown(c, row[c]) for c in SUMMARY_COLUMNS))
+    console = Console()
+    console.width = max(console.width, 120)  # a log file is no 80-column terminal
+    console.print(table)
+
+
+def write_summary(sweep_dir: Path, rows: Iterable[dict[str, Any]]) -> None:
+    """`summary.csv` (the values as recorded) and `summary.md` (as printed) of a sweep's jobs."""
+    rows = list(rows)
+    columns = (*SUMMARY_COLUMNS, "error")
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    # Metrics are float32 values: 0.8891000151634216 is 0.8891 with its noise, which the CSV drops.
+    writer.writerows(
+        {k: round(v, 6) if isinstance(v, float) else v for k, v in r.items()} for r in rows
+    )
+    write_atomically(sweep_dir / "summary.csv", text.getvalue())
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    for row in rows:
+        cells = (_shown(c, row[c]).replace("|", "\\|") for c in columns)
+        lines.append("| " + " | ".join(cells) + " |")
+    write_atomically(sweep_dir / "summary.md", "\n".join(lines) + "\n")

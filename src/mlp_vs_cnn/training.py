@@ -14,9 +14,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
-from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
@@ -35,8 +33,9 @@ from mlp_vs_cnn.checkpoints import (
     check_resume_data,
     read_checkpoint,
 )
-from mlp_vs_cnn.config import ConfigError
 from mlp_vs_cnn.data import ImageDataModule
+from mlp_vs_cnn.errors import ConfigError
+from mlp_vs_cnn.hydra_callbacks import in_sweep
 from mlp_vs_cnn.models import ImageClassifier
 from mlp_vs_cnn.record import (
     code_version,
@@ -83,8 +82,7 @@ def quiet_known_noise() -> None:
 
 def check_strategy_fits_sweep(trainer: L.Trainer) -> None:
     """Refuse `strategy=ddp` in a local sweep: its extra processes would each rerun the sweep."""
-    in_sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-    if in_sweep and isinstance(trainer.strategy.launcher, _SubprocessScriptLauncher):
+    if in_sweep() and isinstance(trainer.strategy.launcher, _SubprocessScriptLauncher):
         raise ConfigError(
             "strategy=ddp starts each extra process by rerunning the command line, which under -m "
             "reruns the whole sweep. In a sweep use trainer.strategy=ddp_spawn, or "
@@ -185,11 +183,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _train(cfg: DictConfig) -> dict[str, Any]:
-    max_epochs = cfg.trainer.get("max_epochs")
-    finished = check_run_folder(cfg.paths.output_dir, cfg.get("ckpt_path"), max_epochs)
-    if finished is not None:  # a sweep resumed with ckpt_path=last: this job is done
-        log.info("%s holds a finished run; nothing to do.", cfg.paths.output_dir)
-        return finished["metrics"]
+    if in_sweep():  # a single run's folder was checked by RunFolderGuard before it was made
+        max_epochs = cfg.trainer.get("max_epochs")
+        finished = check_run_folder(cfg.paths.output_dir, cfg.get("ckpt_path"), max_epochs)
+        if finished is not None:  # a sweep resumed with ckpt_path=last: this job is done
+            log.info("%s holds a finished run; nothing to do.", cfg.paths.output_dir)
+            return finished["metrics"]
     # A finished run trained further keeps what each stage of it did.
     earlier = finished_record(cfg.paths.output_dir)
     stages = (earlier.get("stages") or [_stage(earlier)]) if earlier else []
