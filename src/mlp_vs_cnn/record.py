@@ -124,6 +124,9 @@ def log_hparams(writer: SummaryWriter, hparams: Mapping[str, Any]) -> None:
     fill the table as the run logs them. TensorBoard takes the list of columns from the first
     run it reads, so every run declares the same one, `HPARAM_TYPES` (unset values left out),
     with `HPARAMS_SHOWN` marked as the ones that differ: those are shown without a tick.
+    The declaration is edited as a protobuf message because TensorBoard's public summary API
+    (`summary_v2.hparams_config_pb`) can neither mark `differs` nor type a string without listing
+    all its values.
     """
     # TensorBoard has no integer type: a number is shown as a float (42.000, 4.3108e+05), so an
     # integer goes in as its digits, a string.
