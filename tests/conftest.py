@@ -30,6 +30,8 @@ DATA_CONFIGS = [
     "fashion_permuted",
     "fashion_block_local",
     "fashion_block_shuffle",
+    "mnist_position",
+    "fashion_position",
 ]
 MODEL_CONFIGS = sorted(p.stem for p in (ROOT / "conf" / "model").glob("*.yaml"))
 

@@ -13,6 +13,7 @@ from mlp_vs_cnn.analysis.shift import (
     ShiftRobustness,
     distance_figure,
     heatmap_figure,
+    one_pixel_away,
     shift_robustness,
 )
 from mlp_vs_cnn.data.transforms import VariantTransform
@@ -170,3 +171,33 @@ def test_the_distance_curve_shows_mean_and_spread_over_seeds_chance_and_an_outsi
     legend = ax.get_legend()
     assert [t.get_text() for t in legend.get_texts()] == ["lenet5 (n=2)", "mlp (n=1)"]
     assert legend.get_window_extent(renderer).x0 > ax.get_window_extent(renderer).x1
+
+
+class ColumnParity(nn.Module):
+    """Class = parity of the column of the image's first bright pixel: a move of one pixel right
+    or left flips it, a move up or down does not."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bright = x[:, 0] > 0.5
+        column = bright.any(dim=1).float().argmax(dim=1)
+        return nn.functional.one_hot(column % 2, 2).float()
+
+
+def test_one_pixel_change_counts_the_predictions_a_one_pixel_move_changes():
+    images = torch.zeros(4000, 28, 28, dtype=torch.uint8)
+    images[:, 10:14, 10:14] = 255  # 16 bright pixels: class 3 for CountBrightPixels
+    labels = torch.zeros(4000, dtype=torch.long)
+    ignores = shift_robustness(CountBrightPixels(), images, labels, canvas_transform(), seed=3)
+    assert ignores.one_pixel_change == 0.0
+    parity = shift_robustness(ColumnParity(), images, labels, canvas_transform(), seed=3)
+    # The move is to the side for half of the images, drawn at random: those change class.
+    assert 0.45 < parity.one_pixel_change < 0.55
+    assert parity.summary()["shift/one_pixel_change"] == parity.one_pixel_change
+
+
+def test_a_one_pixel_move_stays_on_the_canvas_and_moves_one_pixel_along_one_axis():
+    generator = torch.Generator().manual_seed(0)
+    corners = torch.tensor([[0, 0], [28, 28], [28, 0], [5, 17]] * 50)
+    moved = one_pixel_away(corners, 28, CANVAS, generator)
+    assert ((moved - corners).abs().sum(dim=1) == 1).all()
+    assert moved.min() >= 0 and moved.max() <= CANVAS - 28

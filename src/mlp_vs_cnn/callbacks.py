@@ -200,7 +200,8 @@ class ShiftRobustness(L.Callback):
 
     Draws `shift/heatmap` and `shift/by_distance` (PNG and TensorBoard, as `Figures`), logs the
     `shift/*` scalars to TensorBoard at the final step, adds them to the final metrics and the
-    whole result to metrics.json (`run_record`). Runs without a canvas are left alone.
+    whole result to metrics.json (`run_record`). Runs without a canvas, and the position task
+    (whose labels are positions), are left alone.
 
     Args:
         measure: `measure(model, images, labels, transform) -> ShiftRobustness`, a `_partial_` of
@@ -222,6 +223,8 @@ class ShiftRobustness(L.Callback):
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         datamodule = trainer.datamodule
         if datamodule is None or datamodule.transform.canvas_size is None:
+            return
+        if datamodule.hparams.get("position_regions"):  # labels are regions: no class to keep
             return
         if trainer.fast_dev_run or not trainer.is_global_zero:
             return

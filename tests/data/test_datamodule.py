@@ -262,3 +262,45 @@ def test_training_batches_hold_batch_size_images(make_datamodule):
     datamodule = make_datamodule(batch_size=200)  # 500 training images
     datamodule.setup("fit")
     assert [len(labels) for _, labels in datamodule.train_dataloader()] == [200, 200, 100]
+
+
+@pytest.mark.parametrize("regions", [2, 4])
+@pytest.mark.parametrize("split", ["train", "val", "test"])
+def test_the_position_task_puts_each_image_inside_its_labelled_region(
+    make_datamodule, regions, split
+):
+    names = ["left", "right"] if regions == 2 else ["tl", "tr", "bl", "br"]
+    datamodule = make_datamodule(
+        canvas_size=56, image_size=56, position_regions=regions, num_classes=regions,
+        class_names=names,
+    )  # fmt: skip
+    counts = torch.zeros(regions)
+    for batch in loaders(datamodule)[split]:
+        x, labels = datamodule.on_after_batch_transfer(batch)
+        bright = x[:, 0] > 0
+        for image, label, source in zip(bright, labels.tolist(), batch[0], strict=True):
+            rows, cols = (slice(0, 56), slice(0, 28)) if label % 2 == 0 else (None, slice(28, 56))
+            if regions == 4:
+                rows = slice(0, 28) if label < 2 else slice(28, 56)
+            rows = rows or slice(0, 56)
+            inside = image[rows, cols].sum()
+            assert inside == image.sum() == (source > 0).sum()  # the whole image, all inside
+            counts[label] += 1
+    assert (counts > 0).all()  # every region is drawn
+
+
+def test_a_position_task_whose_regions_cannot_hold_an_image_or_whose_classes_differ_is_refused(
+    make_datamodule,
+):
+    with pytest.raises(ValueError, match="canvas_size >= 56"):
+        make_datamodule(canvas_size=40, image_size=40, position_regions=2, num_classes=2)
+    with pytest.raises(ValueError, match="num_classes=4"):
+        make_datamodule(canvas_size=56, image_size=56, position_regions=4)
+    with pytest.raises(ValueError, match="2 or 4"):
+        make_datamodule(canvas_size=56, image_size=56, position_regions=3, num_classes=3)
+
+
+def test_the_position_configs_label_by_region(compose_cfg):
+    cfg = compose_cfg("data=fashion_position")
+    assert (cfg.data.num_classes, list(cfg.data.class_names)) == (2, ["left", "right"])
+    assert cfg.data.dataset == "FashionMNIST" and cfg.data.image_size == 56

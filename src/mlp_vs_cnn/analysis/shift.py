@@ -5,8 +5,11 @@ canvas and measures accuracy there, then the accuracy as a function of the dista
 the consistency of Zhang 2019 ("Making Convolutional Networks Shift-Invariant Again"): the
 probability that two independent uniformly random positions of the same image get the same
 predicted class (right or wrong), once over the whole canvas and once for positions within a
-small radius of the centre (`local_radius`). Images are placed with the data pipeline's own
-`place_on_canvas` (through `VariantTransform`), many shifts of many images per forward pass.
+small radius of the centre (`local_radius`); and the measure of Azulay & Weiss 2019 ("Why do
+deep convolutional networks generalize so poorly to small image transformations?"): the
+probability that moving an image by one pixel changes its predicted class. Images are placed
+with the data pipeline's own `place_on_canvas` (through `VariantTransform`), many shifts of many
+images per forward pass.
 
 `mlp_vs_cnn.callbacks.ShiftRobustness` runs it after `trainer.test` for runs on a canvas and
 writes the result to TensorBoard, to PNG files and to the run's metrics.json.
@@ -50,6 +53,8 @@ class ShiftRobustness:
     num_consistency_images: int  # test images behind the consistency
     local_radius: int | None = None  # largest |dx|, |dy| of the local consistency's positions
     local_consistency: float | None = None  # the same for two random shifts within local_radius
+    # P(the predicted class changes when the image moves one pixel), from a random position
+    one_pixel_change: float | None = None
 
     @property
     def centre_accuracy(self) -> float:
@@ -70,6 +75,8 @@ class ShiftRobustness:
         }
         if self.local_consistency is not None:
             summary["shift/consistency_local"] = self.local_consistency
+        if self.one_pixel_change is not None:
+            summary["shift/one_pixel_change"] = self.one_pixel_change
         return summary
 
 
@@ -150,25 +157,43 @@ def shift_robustness(
             centre + torch.randint(width, (m, 2), generator=generator) - local_radius
             for _ in range(2)
         ]
+    pairs.append(one_pixel_away(pairs[0], size, canvas, generator))  # Azulay & Weiss's pair
+    # Positions compared: (0, 1) over the whole canvas, (2, 3) local, (0, last) one pixel apart.
     predicted = _predict(
         net,
         transform,
         pair_images.repeat(len(pairs), 1, 1),
         torch.cat(pairs).to(device),
         batch_size,
-    ).view(-1, 2, m)
-    agree = (predicted[:, 0] == predicted[:, 1]).float().mean(dim=1).tolist()
+    ).view(-1, m)
+
+    def agreement(a: int, b: int) -> float:
+        return (predicted[a] == predicted[b]).float().mean().item()
+
     return ShiftRobustness(
         shifts=values.tolist(),
         accuracy=accuracy.tolist(),
         distances=bins.tolist(),
         accuracy_by_distance=by_distance,
-        consistency=agree[0],
+        consistency=agreement(0, 1),
         num_images=n,
         num_consistency_images=m,
         local_radius=local_radius,
-        local_consistency=agree[1] if local_radius is not None else None,
+        local_consistency=agreement(2, 3) if local_radius is not None else None,
+        one_pixel_change=1.0 - agreement(0, len(pairs) - 1),
     )
+
+
+def one_pixel_away(
+    corners: torch.Tensor, size: int, canvas: int, generator: torch.Generator
+) -> torch.Tensor:
+    """`corners` [m, 2] each moved by one pixel, right or down (drawn at random for each), or left
+    or up where the image already touches that edge of the canvas."""
+    axis = torch.randint(2, (len(corners),), generator=generator)
+    step = torch.where(corners[torch.arange(len(corners)), axis] < canvas - size, 1, -1)
+    moved = corners.clone()
+    moved[torch.arange(len(corners)), axis] += step
+    return moved
 
 
 def heatmap_figure(result: ShiftRobustness, title: str = "", context: str = "") -> Figure:

@@ -23,6 +23,8 @@ from mlp_vs_cnn.data.transforms import (
     center_offsets,
     make_permutation,
     random_offsets,
+    region_of,
+    region_offsets,
     shuffle_blocks,
     shuffle_within_blocks,
 )
@@ -113,6 +115,31 @@ def simplest_permutation_settings(data: dict) -> dict:
     return simplest
 
 
+def _check_position_task(
+    regions: int, canvas_size: int | None, num_classes: int, placements: dict[str, str]
+) -> None:
+    """Refuse a position task whose regions cannot each hold a whole image, or whose labels
+    are not its regions."""
+    if regions not in (2, 4):
+        raise ValueError(f"data.position_regions must be 2 or 4 (or null), got {regions}")
+    if canvas_size is None or canvas_size < 2 * SOURCE_SIZE:
+        raise ValueError(
+            f"data.position_regions={regions} needs data.canvas_size >= {2 * SOURCE_SIZE} (each "
+            f"region holds a whole {SOURCE_SIZE}x{SOURCE_SIZE} image), got {canvas_size}"
+        )
+    if num_classes != regions:
+        raise ValueError(
+            f"data.position_regions={regions} labels each image by its region: set "
+            f"data.num_classes={regions}, got {num_classes}"
+        )
+    centred = [name for name, value in placements.items() if value == "center"]
+    if centred:
+        raise ValueError(
+            f"data.{centred[0]}=center puts every image in the middle, in no region: the "
+            f"position task places them itself (leave it at random)"
+        )
+
+
 def _check_permutation_scope(
     scope: str, block_size: int | None, seed: int | None, canvas_size: int | None
 ) -> None:
@@ -163,6 +190,10 @@ class ImageDataModule(L.LightningDataModule):
         eval_seed: seed of the validation and test positions, fixed so evaluation repeats.
         shuffle_seed: seed of the training order and training positions (set to the run's seed).
         permutation_seed: seed of the pixel permutation (permuted), or null for none.
+        position_regions: the position task (Kayhan & van Gemert 2020): each image is put
+            entirely inside one of 2 regions of the canvas (its left or right half) or 4 (its
+            quadrants), drawn uniformly, and labelled by that region, not by its class; null
+            for the dataset's own labels. Needs a canvas of at least twice the image side.
         permutation_scope: what the permutation shuffles: "image" (all pixels), "within_blocks"
             (the pixels inside each block_size x block_size block, the same way in every block) or
             "blocks" (whole blocks, their contents intact); see `transforms.shuffle_*`.
@@ -195,6 +226,7 @@ class ImageDataModule(L.LightningDataModule):
         permutation_seed: int | None = None,
         permutation_scope: PermutationScope = "image",
         block_size: int | None = None,
+        position_regions: int | None = None,
         image_size: int = SOURCE_SIZE,
         num_classes: int = 10,
         class_names: list[str] | None = None,
@@ -220,6 +252,8 @@ class ImageDataModule(L.LightningDataModule):
                 f"{expected_size} (canvas_size={canvas_size}); set data.image_size={expected_size}."
             )
         _check_permutation_scope(permutation_scope, block_size, permutation_seed, canvas_size)
+        if position_regions is not None:
+            _check_position_task(position_regions, canvas_size, num_classes, placements)
         if not 0 < val_size < 60_000:
             raise ValueError(f"data.val_size must be between 1 and 59999, got {val_size}")
         self.save_hyperparameters()
@@ -275,7 +309,7 @@ class ImageDataModule(L.LightningDataModule):
             return (center_offsets(n, SOURCE_SIZE, hp.canvas_size),)
         # A different stream per split, each fixed by eval_seed.
         generator = torch.Generator().manual_seed(hp.eval_seed + (split == "test"))
-        return (random_offsets(n, SOURCE_SIZE, hp.canvas_size, generator=generator),)
+        return (self._random_offsets(n, generator),)
 
     def _train_placements(self, epoch: int) -> torch.Tensor:
         hp = self.hparams
@@ -283,7 +317,20 @@ class ImageDataModule(L.LightningDataModule):
         if hp.train_placement == "center":
             return center_offsets(n, SOURCE_SIZE, hp.canvas_size)
         generator = torch.Generator().manual_seed(hp.shuffle_seed * 1_000_003 + epoch)
-        return random_offsets(n, SOURCE_SIZE, hp.canvas_size, generator=generator)
+        return self._random_offsets(n, generator)
+
+    def _random_offsets(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        regions, canvas = self.hparams.position_regions, self.hparams.canvas_size
+        if regions is None:
+            return random_offsets(n, SOURCE_SIZE, canvas, generator=generator)
+        return region_offsets(n, regions, SOURCE_SIZE, canvas, generator=generator)
+
+    def _labels(self, labels: torch.Tensor, offsets: list[torch.Tensor]) -> torch.Tensor:
+        """The dataset's labels, or in the position task the region each image was put in."""
+        regions = self.hparams.position_regions
+        if regions is None:
+            return labels
+        return region_of(offsets[0], regions, self.hparams.canvas_size).to(labels.device)
 
     def _loader(self, split: str, batch_size: int) -> TensorBatchLoader:
         tensors = self.splits[split]
@@ -321,13 +368,14 @@ class ImageDataModule(L.LightningDataModule):
         images, labels, *offsets = self.splits[split]
         if split == "train" and self.hparams.canvas_size:
             offsets = [self._train_placements(epoch)]
-        return self.transform(images[index], *(o[index] for o in offsets)), labels[index]
+        offsets = [o[index] for o in offsets]
+        return self.transform(images[index], *offsets), self._labels(labels[index], offsets)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int = 0):
         if isinstance(batch, torch.Tensor):  # the model summary's example input: a model input
             return batch
         images, labels, *offsets = batch
-        return self.transform(images, *offsets), labels
+        return self.transform(images, *offsets), self._labels(labels, offsets)
 
     # The permutation travels with checkpoints so evaluation restores exactly the one trained on.
     def state_dict(self) -> dict:

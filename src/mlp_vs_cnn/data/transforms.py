@@ -25,6 +25,36 @@ def random_offsets(
     return torch.randint(0, high, (n, 2), generator=generator, device=device)
 
 
+def region_offsets(
+    n: int,
+    regions: int,
+    image_size: int,
+    canvas_size: int,
+    generator: torch.Generator | None = None,
+    device=None,
+) -> torch.Tensor:
+    """Corners that put each image entirely inside one region of the canvas, drawn uniformly:
+    2 regions are the left and right halves, 4 the quadrants (in reading order). An image's
+    region is drawn uniformly, then its position inside it: [n, 2] (`region_of` reads it back)."""
+    half = canvas_size // 2
+    region = torch.randint(0, regions, (n,), generator=generator, device=device)
+    row_high = (half if regions == 4 else canvas_size) - image_size + 1
+    col_high = half - image_size + 1
+    rows = torch.randint(0, row_high, (n,), generator=generator, device=device)
+    cols = torch.randint(0, col_high, (n,), generator=generator, device=device)
+    rows = rows + half * (region // 2) if regions == 4 else rows
+    cols = cols + half * (region % 2)
+    return torch.stack([rows, cols], dim=1)
+
+
+def region_of(offsets: torch.Tensor, regions: int, canvas_size: int) -> torch.Tensor:
+    """The region (the label of the position task) of images placed at `offsets` by
+    `region_offsets`: 0 left, 1 right; or 0-3, the quadrants in reading order."""
+    half = canvas_size // 2
+    right = (offsets[:, 1] >= half).long()
+    return right + 2 * (offsets[:, 0] >= half).long() if regions == 4 else right
+
+
 def place_on_canvas(images: torch.Tensor, canvas_size: int, offsets: torch.Tensor) -> torch.Tensor:
     """Paste each image [B, h, w] onto a zero canvas [B, S, S] with its corner at offsets[b]."""
     batch, height, width = images.shape

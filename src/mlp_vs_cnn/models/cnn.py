@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+Padding = Literal["valid", "same", "circular", "full"]
+PADDINGS = ("valid", "same", "circular", "full")
 
 
 class BlurPool2d(nn.Module):
@@ -34,12 +39,16 @@ class ConvNet(nn.Module):
     LeNet-5, the TwoConvTwoFullNet and the small parameter-matched CNN are all instances.
     `global_pool` averages each feature map over all positions before the classifier (position
     is discarded, as in `cnn_gap`); `antialias` blurs before each subsampling (Zhang 2019).
+    `padding` is how each convolution treats the border, which decides whether a network can
+    tell where in the image something is (Kayhan & van Gemert 2020): with "valid" or zero "same"
+    padding the border is visible to the filters, with "circular" the image wraps around and has
+    no border, and with "full" every pixel is seen by every filter offset.
 
     Args:
         image_size: side of the square input images.
         num_classes: number of output logits.
         channels: output channels of each conv layer.
-        kernel_size: side of every conv kernel (no padding, stride 1).
+        kernel_size: side of every conv kernel (stride 1).
         groups: groups of each conv layer (1 = ordinary convolution).
         hidden_sizes: widths of the fully connected layers before the output layer.
         conv_dropout: Dropout2d probability after each conv but the first (0 = none).
@@ -47,6 +56,9 @@ class ConvNet(nn.Module):
         in_channels: channels of the input images.
         global_pool: average each feature map over all positions instead of flattening it.
         antialias: max-pool with stride 1, then a blurred stride-2 subsample (`BlurPool2d`).
+        padding: "valid" (none: a k x k kernel shrinks the map by k - 1), "same" (k // 2 zeros
+            on each side, odd k: the size is kept), "circular" (the same size, the map wrapped
+            around instead of zeros) or "full" (k - 1 zeros on each side: the map grows by k - 1).
     """
 
     def __init__(
@@ -62,22 +74,34 @@ class ConvNet(nn.Module):
         in_channels: int = 1,
         global_pool: bool = False,
         antialias: bool = False,
+        padding: Padding = "valid",
     ) -> None:
         super().__init__()
+        if padding not in PADDINGS:
+            raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
+        if padding in ("same", "circular") and kernel_size % 2 == 0:
+            raise ValueError(f"padding={padding!r} keeps the size only for an odd kernel_size")
+        pad = {"valid": 0, "same": kernel_size // 2, "circular": kernel_size // 2}.get(
+            padding, kernel_size - 1
+        )
+        mode = "circular" if padding == "circular" else "zeros"
         groups = groups or [1] * len(channels)
         if len(groups) != len(channels):
             raise ValueError(f"groups {groups} must have one entry per conv layer {channels}")
         blocks: list[nn.Module] = []
         size, fan_in = image_size, in_channels
         for i, (fan_out, group) in enumerate(zip(channels, groups, strict=True)):
-            blocks += [nn.Conv2d(fan_in, fan_out, kernel_size, groups=group), nn.ReLU()]
+            conv = nn.Conv2d(
+                fan_in, fan_out, kernel_size, padding=pad, padding_mode=mode, groups=group
+            )
+            blocks += [conv, nn.ReLU()]
             if conv_dropout and i > 0:
                 blocks.append(nn.Dropout2d(conv_dropout))
             if antialias:
                 blocks += [nn.MaxPool2d(2, stride=1), BlurPool2d(fan_out)]
             else:
                 blocks.append(nn.MaxPool2d(2))
-            size, fan_in = (size - kernel_size + 1) // 2, fan_out
+            size, fan_in = (size + 2 * pad - kernel_size + 1) // 2, fan_out
             if size < 1:
                 raise ValueError(
                     f"{image_size}x{image_size} images are too small for {len(channels)} "
