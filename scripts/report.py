@@ -49,6 +49,7 @@ from scipy import stats
 
 from hydra_plugins.recipe_sweeper import cartesian_jobs
 from mlp_vs_cnn.analysis.shift import ShiftRobustness, distance_figure
+from mlp_vs_cnn.models.cnn import PADDINGS
 from mlp_vs_cnn.record import METRICS_FILE, run_settings, write_atomically
 from mlp_vs_cnn.study_records import RecordError, read_json, read_records
 from mlp_vs_cnn.visualize.figures import (
@@ -97,6 +98,7 @@ class Group:
     consistency: list[float] = field(default_factory=list)
     local_consistency: list[float] = field(default_factory=list)
     local_radii: set[int] = field(default_factory=set)
+    one_pixel_change: list[float] = field(default_factory=list)  # Azulay & Weiss, where measured
     fit_seconds: list[float] = field(default_factory=list)
     num_parameters: set[int] = field(default_factory=set)
     seeds: list[int] = field(default_factory=list)
@@ -217,9 +219,22 @@ def recipe_cells(recipe: str) -> list[tuple[tuple[str, str, str, int | None], di
         except HydraException:
             continue  # an option this checkout no longer has
         choices = job.hydra.runtime.choices
-        cell = (recipe, choices.model, choices.data, job.data.get("block_size"))
-        cells.append((cell, _without_seed(json.loads(json.dumps(run_settings(job))))))
+        settings = _without_seed(json.loads(json.dumps(run_settings(job))))
+        model = model_label(choices.model, settings.get("model"))
+        cells.append(((recipe, model, choices.data, job.data.get("block_size")), settings))
     return cells
+
+
+def model_label(name: str, model: dict | None) -> str:
+    """A model option's name, with its conv padding where that is not the default, "valid"
+    (a recorded setting leaves a default out): `cnn_gap (circular)`."""
+    padding = (model or {}).get("padding")
+    return f"{name} ({padding})" if padding not in (None, "valid") else name
+
+
+def padding_of(model: str) -> str:
+    """The padding a `model_label` names: valid where it names none."""
+    return model.partition(" (")[2].rstrip(")") or "valid"
 
 
 def _without_seed(settings: dict) -> dict:
@@ -267,7 +282,10 @@ def group_runs(records: list[dict]) -> list[Group]:
         choices = record["choices"]
         k = block_size(record)
         data = choices.get("data", "?") + (f" k={k}" if k is not None else "")
-        key = (choices.get("experiment", "-"), choices.get("model", "?"), data)
+        model = choices.get("model", "?")
+        if "block" not in record:  # not placed in a recipe's cell, which names the padding
+            model = model_label(model, (record.get("settings") or {}).get("model"))
+        key = (choices.get("experiment", "-"), model, data)
         group = groups.setdefault(key, Group(*key))
         group.block_size = k
         metrics = record["metrics"]
@@ -279,6 +297,8 @@ def group_runs(records: list[dict]) -> list[Group]:
             group.consistency.append(metrics["shift/consistency"])
         if "shift/consistency_local" in metrics:
             group.local_consistency.append(metrics["shift/consistency_local"])
+        if "shift/one_pixel_change" in metrics:
+            group.one_pixel_change.append(metrics["shift/one_pixel_change"])
         curve = (record.get("history") or {}).get("val/acc")
         if curve:
             group.curves.append(curve)
@@ -294,9 +314,12 @@ def group_runs(records: list[dict]) -> list[Group]:
     data_rank = {d: i for i, d in enumerate(DATA_ORDER)}
     model_rank = {m: i for i, m in enumerate(MODEL_ORDER)}
 
+    padding_rank = {p: i for i, p in enumerate(PADDINGS)}
+
     def order(g: Group):
         family = g.data.split(" ")[0]
-        model = (model_rank.get(g.model, len(MODEL_ORDER)), g.model)
+        base = g.model.partition(" (")[0]
+        model = (model_rank.get(base, len(MODEL_ORDER)), base, padding_rank[padding_of(g.model)])
         return (g.recipe, model, data_rank.get(family, 99), family, g.block_size or 0)
 
     return sorted(groups.values(), key=order)
@@ -785,10 +808,77 @@ class ReportError(ValueError):
     """A page the report cannot fill; the message says where and why."""
 
 
+def padding_table(groups: list[Group]) -> str:
+    """The `position` and `padding` recipes side by side, a row per network and padding: the
+    position task's test accuracy (chance 50 %), then in the translation setting the shifted
+    test's accuracy, the consistency and the probability that a one-pixel move changes the
+    prediction; each mean ± 95 % interval (n)."""
+    rows: dict[str, dict[str, Group]] = {}
+    for g in groups:
+        if g.recipe in ("position", "padding"):
+            rows.setdefault(g.model, {})[g.recipe] = g
+    if not rows:
+        return ""
+    lines = [
+        "| network | padding | position task: test accuracy % | shifted test: accuracy % "
+        "| consistency % | one-pixel change % |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for model, cells in rows.items():
+        position, shifted = cells.get("position"), cells.get("padding")
+        values = [
+            _pm(position.test_acc) if position else "",
+            _pm(shifted.test_acc) if shifted else "",
+            _pm(shifted.consistency) if shifted else "",
+            _pm(shifted.one_pixel_change) if shifted else "",
+        ]
+        name = model.partition(" (")[0]
+        lines.append(f"| {name} | {padding_of(model)} | " + " | ".join(values) + " |")
+    return "\n".join(lines)
+
+
+def padding_claims(groups: list[Group]) -> str:
+    """The position recipe's expectations tested: for each network, every padding against
+    circular (Welch's t test), and circular against chance (one-sample t test against 50 %)."""
+    cell = {g.model: g for g in groups if g.recipe == "position"}
+    lines = [
+        "| network | comparison (A vs B) | A % | B % | A - B, points [95 % interval] | test |",
+        "| --- | --- | ---: | ---: | ---: | --- |",
+    ]
+    for base in dict.fromkeys(m.partition(" (")[0] for m in cell):
+        circular = cell.get(model_label(base, {"padding": "circular"}))
+        if circular is None:
+            continue
+        for padding in PADDINGS:
+            other = cell.get(model_label(base, {"padding": padding}))
+            if other is None or padding == "circular":
+                continue
+            c = Comparison.of(other.test_acc, circular.test_acc)
+            lines.append(
+                f"| {base} | {padding} vs circular | {_pm(other.test_acc, n=False)} | "
+                f"{_pm(circular.test_acc, n=False)} | {_points(c)} | Welch, {_p(c.p)} |"
+            )
+        if circular.n > 1:
+            test = stats.ttest_1samp(circular.test_acc, 0.5)
+            low, high = test.confidence_interval(0.95)
+            mean = statistics.fmean(circular.test_acc)
+            lines.append(
+                f"| {base} | circular vs chance | {_pm(circular.test_acc, n=False)} | 50.00 | "
+                f"{(mean - 0.5) * 100:+.1f} [{(low - 0.5) * 100:+.1f}, {(high - 0.5) * 100:+.1f}] "
+                f"| one-sample t, {_p(float(test.pvalue))} |"
+            )
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def report_sections(groups: list[Group], records: list[dict]) -> dict[str, str]:
-    """The generated tables a page can hold, by block name: `versions`, and `matrix <recipe>`,
-    `claims <recipe>` and `published <recipe>` for every recipe with a matrix."""
-    sections = {"versions": versions_table(groups, records)}
+    """The generated tables a page can hold, by block name: `versions`, `padding` and
+    `claims padding`, and `matrix <recipe>`, `claims <recipe>` and `published <recipe>` for
+    every recipe with a matrix."""
+    sections = {
+        "versions": versions_table(groups, records),
+        "padding": padding_table(groups),
+        "claims padding": padding_claims(groups),
+    }
     for recipe in dict.fromkeys(g.recipe for g in groups):
         if is_matrix(groups, recipe):
             sections[f"matrix {recipe}"] = matrix_table(groups, recipe)

@@ -16,6 +16,7 @@ from mlp_vs_cnn.record import settings_key
 from scripts.report import (
     BLOCK,
     Comparison,
+    Group,
     ReportError,
     accuracy_figure,
     claims_table,
@@ -28,6 +29,9 @@ from scripts.report import (
     main,
     matrix_figure,
     matrix_table,
+    model_label,
+    padding_claims,
+    padding_table,
     place_records,
     report_sections,
     shift_figure,
@@ -372,3 +376,33 @@ def test_a_run_whose_rule_fired_at_the_cap_is_not_counted_as_stopped_by_it():
     assert not stopped_by_cap({"settings": settings, "epochs": 30, "history": {"val/acc": fired}})
     assert not stopped_by_cap({"settings": settings, "epochs": 12, "history": {"val/acc": rising}})
     assert not stopped_by_cap({"settings": {"trainer": {"max_epochs": 30}}, "epochs": 30})
+
+
+def test_the_padding_tables_give_a_row_per_network_and_padding_and_test_against_circular():
+    def group(recipe, model, padding, accs, one_pixel=()):
+        name = model_label(model, {"padding": padding})
+        g = Group(recipe, name, "mnist_position" if recipe == "position" else "mnist_shifted")
+        g.test_acc, g.consistency, g.one_pixel_change = list(accs), list(accs), list(one_pixel)
+        return g
+
+    groups = [
+        group("position", "cnn_gap", "valid", [0.99, 0.98, 0.99]),
+        group("position", "cnn_gap", "circular", [0.50, 0.49, 0.51]),
+        group("padding", "cnn_gap", "valid", [0.60, 0.62, 0.61], [0.10, 0.12, 0.11]),
+        group("padding", "cnn_gap", "circular", [0.70, 0.71, 0.69], [0.05, 0.04, 0.06]),
+    ]
+    assert model_label("cnn_gap", {}) == "cnn_gap" and model_label("lenet5", None) == "lenet5"
+    table = padding_table(groups).splitlines()
+    assert table[2] == (
+        "| cnn_gap | valid | 98.67 ± 1.43 (3) | 61.00 ± 2.48 (3) | 61.00 ± 2.48 (3) "
+        "| 11.00 ± 2.48 (3) |"
+    )
+    assert table[3].startswith("| cnn_gap | circular | 50.00 ± 2.48 (3) | 70.00 ± 2.48 (3) |")
+    claims = padding_claims(groups).splitlines()
+    valid = Comparison.of([0.99, 0.98, 0.99], [0.50, 0.49, 0.51])
+    assert claims[2].startswith(
+        "| cnn_gap | valid vs circular | 98.67 ± 1.43 | 50.00 ± 2.48 | +48.7"
+    )
+    assert f"p = {valid.p:.3f}" in claims[2] or "p < 0.001" in claims[2]
+    assert claims[3].startswith("| cnn_gap | circular vs chance | 50.00 ± 2.48 | 50.00 | +0.0")
+    assert claims[3].endswith("| one-sample t, p = 1.000 |")
