@@ -228,7 +228,7 @@ def recipe_cells(recipe: str) -> list[tuple[tuple[str, str, str, int | None], di
 def model_label(name: str, model: dict | None) -> str:
     """A model option's name, with its conv padding where that is not the default, "valid"
     (a recorded setting leaves a default out): `cnn_gap (circular)`."""
-    padding = (model or {}).get("padding")
+    padding = model.get("padding") if isinstance(model, dict) else None
     return f"{name} ({padding})" if padding not in (None, "valid") else name
 
 
