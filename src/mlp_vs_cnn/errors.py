@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import errno
+import logging
 import os
 import sys
 import threading
@@ -63,6 +64,9 @@ def run(main: Callable[[], Any]) -> None:
         return
     os.environ["HYDRA_FULL_ERROR"] = os.environ[ONE_LINE_ERRORS] = "1"
     previous_hook, threading.excepthook = threading.excepthook, _quiet_thread_disk_errors
+    # A log file that cannot be written (a full disk) is dropped, not told with logging's own
+    # traceback: the run's next write meets the same error and tells it in one line.
+    previous_raise, logging.raiseExceptions = logging.raiseExceptions, False
     try:
         main()
     except (HydraException, OmegaConfBaseException) as err:
@@ -79,6 +83,7 @@ def run(main: Callable[[], Any]) -> None:
         raise SystemExit(f"{program()}: {cause.strerror or cause}{where}") from None
     finally:
         threading.excepthook = previous_hook
+        logging.raiseExceptions = previous_raise
 
 
 DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO)
