@@ -84,7 +84,7 @@ MODEL_ORDER = [
     "cnn_gap",
 ]
 ROOT = Path(__file__).resolve().parents[1]
-CHANCE = 0.1  # accuracy of guessing: every data config has 10 classes
+CHANCE = 0.1  # accuracy of guessing 10 classes, where a record does not say its classes
 
 
 @dataclass
@@ -106,6 +106,7 @@ class Group:
     block_size: int | None = None  # k of the block variants (locality recipe)
     curves: list[list[float]] = field(default_factory=list)  # val/acc by epoch, where recorded
     capped: int = 0  # runs of an early-stopping recipe stopped by the epoch cap, not the rule
+    num_classes: int = 10  # of its data (2 in the position task)
 
     @property
     def n(self) -> int:
@@ -288,6 +289,9 @@ def group_runs(records: list[dict]) -> list[Group]:
         key = (choices.get("experiment", "-"), model, data)
         group = groups.setdefault(key, Group(*key))
         group.block_size = k
+        data_settings = (record.get("settings") or {}).get("data")
+        if isinstance(data_settings, dict) and "_target_" in data_settings:
+            group.num_classes = setting(data_settings, "num_classes")
         metrics = record["metrics"]
         group.test_acc.append(metrics["test/acc"])
         group.seeds.append(record.get("seed"))
@@ -690,6 +694,11 @@ def _ns(groups: list[Group]) -> str:
     return str(ns[0]) if len(ns) == 1 else f"{ns[0]}-{ns[-1]}"
 
 
+def chance(groups: list[Group]) -> float:
+    """The accuracy of guessing these groups' classes (10, unless they all have fewer)."""
+    return 1 / max((g.num_classes for g in groups), default=round(1 / CHANCE))
+
+
 def accuracy_figure(groups: list[Group], recipe: str) -> Figure:
     """Grouped bars from zero: one group per model, one bar per data config, error bars = 95 %
     intervals, the mean written on each bar, chance as a dashed line, the legend outside."""
@@ -726,7 +735,7 @@ def accuracy_figure(groups: list[Group], recipe: str) -> Figure:
                 fontsize=7,
                 color="white" if inside else "black",
             )
-    chance_line(ax, 100 * CHANCE, percent=True)
+    chance_line(ax, 100 * chance(list(cell.values())), percent=True)
     ax.set_xticks(range(len(models)), models, rotation=30, ha="right", rotation_mode="anchor")
     margin = 1.0 if len(models) == 1 else 0.6  # a lone model's bars stay bar-shaped
     ax.set(ylabel="test accuracy", ylim=(0, 100), xlim=(-margin, len(models) - 1 + margin))
@@ -752,7 +761,7 @@ def shift_figure(groups: list[Group], recipe: str) -> Figure:
         curves,
         "Test accuracy against the distance of the shift, mean ± std over seeds",
         f"recipe {recipe} on {datas}",
-        chance=CHANCE,
+        chance=chance(groups),
     )
 
 
@@ -858,7 +867,7 @@ def padding_claims(groups: list[Group]) -> str:
                 f"| {base} | {padding} vs circular | {_pm(other.test_acc, n=False)} | "
                 f"{_pm(circular.test_acc, n=False)} | {_points(c)} | Welch, {_p(c.p)} |"
             )
-        if circular.n > 1:
+        if circular.n > 1 and statistics.pvariance(circular.test_acc) > 0:
             test = stats.ttest_1samp(circular.test_acc, 0.5)
             low, high = test.confidence_interval(0.95)
             mean = statistics.fmean(circular.test_acc)
@@ -866,6 +875,11 @@ def padding_claims(groups: list[Group]) -> str:
                 f"| {base} | circular vs chance | {_pm(circular.test_acc, n=False)} | 50.00 | "
                 f"{(mean - 0.5) * 100:+.1f} [{(low - 0.5) * 100:+.1f}, {(high - 0.5) * 100:+.1f}] "
                 f"| one-sample t, {_p(float(test.pvalue))} |"
+            )
+        elif circular.n > 1:  # every run alike: the t test has no spread to weigh
+            lines.append(
+                f"| {base} | circular vs chance | {_pm(circular.test_acc, n=False)} | 50.00 | "
+                f"{(statistics.fmean(circular.test_acc) - 0.5) * 100:+.1f} | no test (no spread) |"
             )
     return "\n".join(lines) if len(lines) > 2 else ""
 
