@@ -233,9 +233,10 @@ def model_label(name: str, model: dict | None) -> str:
     return f"{name} ({padding})" if padding not in (None, "valid") else name
 
 
-def padding_of(model: str) -> str:
-    """The padding a `model_label` names: valid where it names none."""
-    return model.partition(" (")[2].rstrip(")") or "valid"
+def label_parts(label: str) -> tuple[str, str]:
+    """The model option and the padding a `model_label` names (valid where it names none)."""
+    name, _, padding = label.partition(" (")
+    return name, padding.rstrip(")") or "valid"
 
 
 def _without_seed(settings: dict) -> dict:
@@ -322,8 +323,8 @@ def group_runs(records: list[dict]) -> list[Group]:
 
     def order(g: Group):
         family = g.data.split(" ")[0]
-        base = g.model.partition(" (")[0]
-        model = (model_rank.get(base, len(MODEL_ORDER)), base, padding_rank[padding_of(g.model)])
+        base, padding = label_parts(g.model)
+        model = (model_rank.get(base, len(MODEL_ORDER)), base, padding_rank[padding])
         return (g.recipe, model, data_rank.get(family, 99), family, g.block_size or 0)
 
     return sorted(groups.values(), key=order)
@@ -841,8 +842,8 @@ def padding_table(groups: list[Group]) -> str:
             _pm(shifted.consistency) if shifted else "",
             _pm(shifted.one_pixel_change) if shifted else "",
         ]
-        name = model.partition(" (")[0]
-        lines.append(f"| {name} | {padding_of(model)} | " + " | ".join(values) + " |")
+        name, padding = label_parts(model)
+        lines.append(f"| {name} | {padding} | " + " | ".join(values) + " |")
     return "\n".join(lines)
 
 
@@ -854,7 +855,7 @@ def padding_claims(groups: list[Group]) -> str:
         "| network | comparison (A vs B) | A % | B % | A - B, points [95 % interval] | test |",
         "| --- | --- | ---: | ---: | ---: | --- |",
     ]
-    for base in dict.fromkeys(m.partition(" (")[0] for m in cell):
+    for base in dict.fromkeys(label_parts(m)[0] for m in cell):
         circular = cell.get(model_label(base, {"padding": "circular"}))
         if circular is None:
             continue
@@ -867,20 +868,19 @@ def padding_claims(groups: list[Group]) -> str:
                 f"| {base} | {padding} vs circular | {_pm(other.test_acc, n=False)} | "
                 f"{_pm(circular.test_acc, n=False)} | {_points(c)} | Welch, {_p(c.p)} |"
             )
-        if circular.n > 1 and statistics.pvariance(circular.test_acc) > 0:
-            test = stats.ttest_1samp(circular.test_acc, 0.5)
-            low, high = test.confidence_interval(0.95)
-            mean = statistics.fmean(circular.test_acc)
-            lines.append(
-                f"| {base} | circular vs chance | {_pm(circular.test_acc, n=False)} | 50.00 | "
-                f"{(mean - 0.5) * 100:+.1f} [{(low - 0.5) * 100:+.1f}, {(high - 0.5) * 100:+.1f}] "
-                f"| one-sample t, {_p(float(test.pvalue))} |"
-            )
-        elif circular.n > 1:  # every run alike: the t test has no spread to weigh
-            lines.append(
-                f"| {base} | circular vs chance | {_pm(circular.test_acc, n=False)} | 50.00 | "
-                f"{(statistics.fmean(circular.test_acc) - 0.5) * 100:+.1f} | no test (no spread) |"
-            )
+        if circular.n < 2:
+            continue
+        points = f"{(statistics.fmean(circular.test_acc) - 0.5) * 100:+.1f}"
+        test = "no test (no spread)"  # every run alike: the t test has no spread to weigh
+        if statistics.pvariance(circular.test_acc) > 0:
+            result = stats.ttest_1samp(circular.test_acc, 0.5)
+            low, high = result.confidence_interval(0.95)
+            points += f" [{(low - 0.5) * 100:+.1f}, {(high - 0.5) * 100:+.1f}]"
+            test = f"one-sample t, {_p(float(result.pvalue))}"
+        lines.append(
+            f"| {base} | circular vs chance | {_pm(circular.test_acc, n=False)} | 50.00 | "
+            f"{points} | {test} |"
+        )
     return "\n".join(lines) if len(lines) > 2 else ""
 
 

@@ -189,10 +189,10 @@ def one_pixel_away(
 ) -> torch.Tensor:
     """`corners` [m, 2] each moved by one pixel, right or down (drawn at random for each), or left
     or up where the image already touches that edge of the canvas."""
-    axis = torch.randint(2, (len(corners),), generator=generator)
-    step = torch.where(corners[torch.arange(len(corners)), axis] < canvas - size, 1, -1)
+    image, axis = torch.arange(len(corners)), torch.randint(2, (len(corners),), generator=generator)
+    step = torch.where(corners[image, axis] < canvas - size, 1, -1)
     moved = corners.clone()
-    moved[torch.arange(len(corners)), axis] += step
+    moved[image, axis] += step
     return moved
 
 
