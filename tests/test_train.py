@@ -71,6 +71,7 @@ def test_a_run_without_a_seed_draws_one_and_records_it(compose_cfg):
     [
         ["optimizer=sgd", "scheduler=cosine"],
         ["optimizer=adam", "scheduler=plateau"],
+        ["optimizer=beta_lasso", "scheduler=cosine"],
         ["logger=csv"],
     ],
 )

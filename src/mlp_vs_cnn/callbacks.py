@@ -10,6 +10,8 @@ over as a `_partial_: true` mapping (`draw:` or `measure:`) with its settings.
     Figures              at train start/end,      figures/<tag>.png and TensorBoard IMAGES
                          or test end
     ShiftRobustness      at test end (canvas)     figures/shift/*.png, shift/* metrics
+    FirstLayerLocality   at test end (MLPs)       first_layer/* metrics, the unit maps in the
+                                                  run's record (`first_layer`)
     History              after each validation    the curve of val/acc and val/loss, in the
                                                   run's record (`history`)
 """
@@ -33,12 +35,15 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from matplotlib.figure import Figure
 from torchmetrics import Metric
 
+from mlp_vs_cnn.analysis.locality import window_share
 from mlp_vs_cnn.analysis.shift import ShiftRobustness as ShiftResult
 from mlp_vs_cnn.analysis.shift import distance_figure, heatmap_figure
 from mlp_vs_cnn.visualize.figures import FigureWriter, describe_run
+from mlp_vs_cnn.visualize.weights import pixel_maps
 
 __all__ = [
     "Figures",
+    "FirstLayerLocality",
     "History",
     "InterruptCheckpoint",
     "ModelSummary",
@@ -250,3 +255,39 @@ class ShiftRobustness(L.Callback):
                     logger.experiment.add_scalar(name, value, global_step=trainer.global_step)
         self.seconds += time.perf_counter() - started
         log.info("Shift robustness: %s", {k: round(v, 4) for k, v in summary.items()})
+
+
+class FirstLayerLocality(L.Callback):
+    """After testing an MLP, measure how local and how sparse its first layer is, in pixel order
+    (un-permuted on permuted data), on the weights that were tested (the best checkpoint's).
+
+    Logs `first_layer/locality` (the mean over units with any weight of `window_share`: the
+    share of a unit's |weight| within `window` x `window` pixels of its centre of mass) and
+    `first_layer/sparsity` (the share of its weights that are zero), and writes to the run's
+    record, as `first_layer`, each unit's share and the maps of the first `keep` units that have
+    weights, for the results page's figure. Conv nets are left alone: their kernels are local by
+    construction.
+    """
+
+    def __init__(self, window: int = 5, keep: int = 8) -> None:
+        self.window, self.keep = window, keep
+        self.run_record: dict[str, Any] = {}
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        maps = pixel_maps(pl_module.net, trainer.datamodule)
+        if maps is None:
+            return
+        share = window_share(maps, self.window)
+        alive = share.isfinite()
+        locality = share[alive].mean() if alive.any() else torch.tensor(float("nan"))
+        sparsity = (maps == 0).double().mean()
+        pl_module.log("first_layer/locality", locality.float())
+        pl_module.log("first_layer/sparsity", sparsity.float())
+        kept = maps[alive][: self.keep]
+        self.run_record = {
+            "first_layer": {
+                "window": self.window,
+                "locality": [None if v != v else round(float(v), 6) for v in share],
+                "units": [[[float(f"{v:.4g}") for v in row] for row in unit] for unit in kept],
+            }
+        }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 from torch import nn
 
 from mlp_vs_cnn.data import ImageDataModule
@@ -22,6 +23,22 @@ def first_layer(net: nn.Module) -> nn.Conv2d | nn.Linear:
         if isinstance(module, nn.Conv2d | nn.Linear):
             return module
     raise ValueError(f"{type(net).__name__} has no Conv2d or Linear layer")
+
+
+def unit_maps(layer: nn.Linear, side: int) -> torch.Tensor:
+    """The weights of each unit of a fully connected first layer as an image [units, side, side]
+    (of the first input channel), in the pixel order the layer sees."""
+    weight = layer.weight.detach().cpu()
+    return weight.view(len(weight), -1, side, side)[:, 0]
+
+
+def pixel_maps(model: nn.Module, datamodule: ImageDataModule) -> torch.Tensor | None:
+    """An MLP's first-layer unit maps [units, side, side] in pixel order (un-permuted where the
+    data is permuted); None for a network whose first layer is a convolution."""
+    layer = first_layer(model)
+    if not isinstance(layer, nn.Linear):
+        return None
+    return readable(unit_maps(layer, datamodule.image_size), datamodule.permutation)
 
 
 def _columns(ncols: int | None, count: int) -> int:
@@ -57,8 +74,7 @@ def weight_figures(
                 colorbar="weight",
             )
         }
-    side = datamodule.image_size
-    units = weight.view(len(weight), -1, side, side)[:, 0]
+    units = unit_maps(layer, datamodule.image_size)
     permutation = datamodule.permutation
     order = ", in the permuted pixel order the model sees" if permutation is not None else ""
     figures = {
