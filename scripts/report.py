@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
@@ -56,6 +57,7 @@ from mlp_vs_cnn.visualize.figures import (
     DPI,
     FORMATS,
     chance_line,
+    grid_figure,
     new_figure,
     outside_legend,
     percent_axis,
@@ -107,6 +109,9 @@ class Group:
     curves: list[list[float]] = field(default_factory=list)  # val/acc by epoch, where recorded
     capped: int = 0  # runs of an early-stopping recipe stopped by the epoch cap, not the rule
     num_classes: int = 10  # of its data (2 in the position task)
+    locality: list[float] = field(default_factory=list)  # of an MLP's first layer, where measured
+    sparsity: list[float] = field(default_factory=list)
+    unit_maps: dict[int, list] = field(default_factory=dict)  # seed -> its record's unit maps
 
     @property
     def n(self) -> int:
@@ -221,22 +226,26 @@ def recipe_cells(recipe: str) -> list[tuple[tuple[str, str, str, int | None], di
             continue  # an option this checkout no longer has
         choices = job.hydra.runtime.choices
         settings = _without_seed(json.loads(json.dumps(run_settings(job))))
-        model = model_label(choices.model, settings.get("model"))
+        optimizer = choices.optimizer if "optimizer" in params else None
+        model = model_label(choices.model, settings.get("model"), optimizer)
         cells.append(((recipe, model, choices.data, job.data.get("block_size")), settings))
     return cells
 
 
-def model_label(name: str, model: dict | None) -> str:
+def model_label(name: str, model: dict | None, optimizer: str | None = None) -> str:
     """A model option's name, with its conv padding where that is not the default, "valid"
-    (a recorded setting leaves a default out): `cnn_gap (circular)`."""
+    (a recorded setting leaves a default out), or the optimizer option where the recipe sweeps
+    the optimizer: `cnn_gap (circular)`, `two_fc (beta_lasso)`."""
     padding = model.get("padding") if isinstance(model, dict) else None
-    return f"{name} ({padding})" if padding not in (None, "valid") else name
+    qualifier = optimizer or (padding if padding != "valid" else None)
+    return f"{name} ({qualifier})" if qualifier else name
 
 
 def label_parts(label: str) -> tuple[str, str]:
-    """The model option and the padding a `model_label` names (valid where it names none)."""
-    name, _, padding = label.partition(" (")
-    return name, padding.rstrip(")") or "valid"
+    """The model option and what a `model_label` adds to it in brackets: the padding (valid
+    where it names none) or the optimizer."""
+    name, _, qualifier = label.partition(" (")
+    return name, qualifier.rstrip(")") or "valid"
 
 
 def _without_seed(settings: dict) -> dict:
@@ -304,6 +313,10 @@ def group_runs(records: list[dict]) -> list[Group]:
             group.local_consistency.append(metrics["shift/consistency_local"])
         if "shift/one_pixel_change" in metrics:
             group.one_pixel_change.append(metrics["shift/one_pixel_change"])
+        if "first_layer/locality" in metrics:
+            group.locality.append(metrics["first_layer/locality"])
+            group.sparsity.append(metrics["first_layer/sparsity"])
+            group.unit_maps[record.get("seed")] = record["first_layer"]["units"]
         curve = (record.get("history") or {}).get("val/acc")
         if curve:
             group.curves.append(curve)
@@ -323,8 +336,9 @@ def group_runs(records: list[dict]) -> list[Group]:
 
     def order(g: Group):
         family = g.data.split(" ")[0]
-        base, padding = label_parts(g.model)
-        model = (model_rank.get(base, len(MODEL_ORDER)), base, padding_rank[padding])
+        base, padding = label_parts(g.model)  # or the optimizer
+        model = (model_rank.get(base, len(MODEL_ORDER)), base,
+                 padding_rank.get(padding, len(PADDINGS)), padding)  # fmt: skip
         return (g.recipe, model, data_rank.get(family, 99), family, g.block_size or 0)
 
     return sorted(groups.values(), key=order)
@@ -481,6 +495,14 @@ def test_claim(claim: tuple, d: str, cell: dict[tuple[str, str], Group]) -> dict
             f"`{a_model}` on {a_data} vs `{b_model}` on {b_data}")  # fmt: skip
     if not a or not b:
         return None
+    return compared(what, a, b, "unchanged" if kind == "unchanged" else "beats")
+
+
+def compared(what: str, a: list[float], b: list[float], kind: str) -> dict[str, str]:
+    """A row of a claims table: A and B (mean ± 95 % interval), A - B in points with its 95 %
+    interval, Welch's t test and the verdict on the claim `kind`: "beats" (A > B: held,
+    reversed or not shown) or "unchanged" (held where the interval of A - B lies within
+    ±EQUIVALENCE; changed where p < 0.05; else not shown)."""
     c = Comparison.of(a, b)
     n = f"n = {len(a)}" + (f" and {len(b)}" if len(b) != len(a) else "")
     if kind == "unchanged":
@@ -809,6 +831,9 @@ def write_figures(
             figures[f"shift_{recipe}"] = shift_figure(groups, recipe)
         if any(g.curves for g in groups if g.recipe == recipe):
             figures[f"curves_{recipe}"] = curves_figure(groups, recipe)
+        if recipe == FIRST_LAYER:
+            for model in dict.fromkeys(m for m, _, _ in _first_layer_cells(groups)):
+                figures[f"first_layer_{recipe}_{model}"] = first_layer_figure(groups, model)
         for name, fig in figures.items():
             written += save_figure(fig, out / name, formats, dpi)
     return written
@@ -884,14 +909,118 @@ def padding_claims(groups: list[Group]) -> str:
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
+FIRST_LAYER = "beta_lasso"  # the recipe that measures MLP first layers, SGD against β-LASSO
+OPTIMIZERS = ("sgd", "beta_lasso")
+
+
+def _first_layer_cells(groups: list[Group]) -> dict[tuple[str, str, str], Group]:
+    """The `beta_lasso` recipe's groups by (network, optimizer, data)."""
+    return {(*label_parts(g.model), g.data): g for g in groups if g.recipe == FIRST_LAYER}
+
+
+def first_layer_table(groups: list[Group]) -> str:
+    """A row per network and optimizer of the `beta_lasso` recipe; for each data config the
+    test accuracy, the locality of the first layer (in pixel order) and its share of zero
+    weights, each mean ± 95 % interval (n)."""
+    cell = _first_layer_cells(groups)
+    if not cell:
+        return ""
+    datas = data_configs(list(cell.values()))
+    head = [f"{d}: {what}" for d in datas for what in ("test accuracy %", "locality %", "zero %")]
+    lines = [
+        "| network | optimizer | " + " | ".join(head) + " |",
+        "| --- | --- |" + " ---: |" * len(head),
+    ]
+    for model, optimizer in dict.fromkeys((m, o) for m, o, _ in cell):
+        values = []
+        for d in datas:
+            g = cell.get((model, optimizer, d))
+            metrics = (g.test_acc, g.locality, g.sparsity) if g else ([], [], [])
+            values += [_pm(v, digits=2 if v is metrics[0] else 1) for v in metrics]
+        lines.append(f"| {model} | {optimizer} | " + " | ".join(values) + " |")
+    return "\n".join(lines)
+
+
+def first_layer_claims(groups: list[Group]) -> str:
+    """The `beta_lasso` recipe's claims, for each network: β-LASSO's first layer is more local
+    than SGD's, on each data config; β-LASSO is more accurate than SGD (the paper's finding on
+    CIFAR-10); and for each optimizer, permuting the pixels leaves the accuracy and the
+    (un-permuted) locality unchanged. Each with Welch's t test."""
+    cell = _first_layer_cells(groups)
+    datas = data_configs(list(cell.values()))
+    lines = [
+        "| network | claim | comparison (A vs B) | A % | B % | A - B, points [95 % interval] "
+        "| test | verdict |",
+        "| --- | --- | --- | ---: | ---: | ---: | --- | --- |",
+    ]
+
+    def add(model: str, claim: str, what: str, a: Group | None, b: Group | None, metric, kind):
+        if a is not None and b is not None:
+            row = compared(what, metric(a), metric(b), kind)
+            lines.append(f"| {model} | {claim} | " + " | ".join(row.values()) + " |")
+
+    for model in dict.fromkeys(m for m, _, _ in cell):
+        sgd = {d: cell.get((model, "sgd", d)) for d in datas}
+        lasso = {d: cell.get((model, "beta_lasso", d)) for d in datas}
+        for d in datas:
+            add(model, "β-LASSO's first layer is more local", f"β-LASSO vs SGD, {d}",
+                lasso[d], sgd[d], lambda g: g.locality, "beats")  # fmt: skip
+        for d in datas:
+            add(model, "β-LASSO is more accurate", f"β-LASSO vs SGD, {d}",
+                lasso[d], sgd[d], lambda g: g.test_acc, "beats")  # fmt: skip
+        for optimizer in OPTIMIZERS:
+            original, *permuted = datas
+            for other in permuted:
+                a = cell.get((model, optimizer, other))
+                b = cell.get((model, optimizer, original))
+                add(model, "permuting the pixels leaves the accuracy unchanged",
+                    f"{optimizer}: {other} vs {original}", a, b, lambda g: g.test_acc,
+                    "unchanged")  # fmt: skip
+                add(model, "... and the locality, un-permuted",
+                    f"{optimizer}: {other} vs {original}", a, b, lambda g: g.locality,
+                    "unchanged")  # fmt: skip
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def first_layer_figure(groups: list[Group], model: str) -> Figure:
+    """The first-layer unit maps a `beta_lasso` record keeps (its first units with weights, in
+    pixel order: un-permuted on permuted data), of the lowest seed: a row per optimizer and data
+    config, each map on its own symmetric scale."""
+    cell = _first_layer_cells(groups)
+    rows = [(o, d, cell[m, o, d]) for m, o, d in cell if m == model and cell[m, o, d].unit_maps]
+    maps, labels = [], []
+    for optimizer, data, g in rows:
+        seed = min(g.unit_maps)
+        units = torch.tensor(g.unit_maps[seed])
+        maps.append(units)
+        shown = "un-permuted" if "permuted" in data else "original"
+        labels.append(f"{optimizer}\n{data}\n({shown}, seed {seed})")
+    ncols = max(len(m) for m in maps)
+    blank = [torch.full((ncols - len(m), *m.shape[1:]), math.nan) for m in maps]
+    images = torch.cat([torch.cat([m, b]) for m, b in zip(maps, blank, strict=True)])
+    return grid_figure(
+        images,
+        ncols,
+        f"First-layer weights of {model}, in pixel order: SGD against β-LASSO, trained on "
+        "original and on permuted pixels",
+        row_labels=labels,
+        scale="each",
+        symmetric=True,
+        context=f"recipe {FIRST_LAYER}: the first {ncols} units with any weight of each run",
+        colorbar="weight",
+    )
+
+
 def report_sections(groups: list[Group], records: list[dict]) -> dict[str, str]:
     """The generated tables a page can hold, by block name: `versions`, `padding` and
-    `claims padding`, and `matrix <recipe>`, `claims <recipe>` and `published <recipe>` for
-    every recipe with a matrix."""
+    `claims padding`, `first layer` and `claims first layer`, and `matrix <recipe>`,
+    `claims <recipe>` and `published <recipe>` for every recipe with a matrix."""
     sections = {
         "versions": versions_table(groups, records),
         "padding": padding_table(groups),
         "claims padding": padding_claims(groups),
+        "first layer": first_layer_table(groups),
+        "claims first layer": first_layer_claims(groups),
     }
     for recipe in dict.fromkeys(g.recipe for g in groups):
         if is_matrix(groups, recipe):

@@ -22,6 +22,9 @@ from scripts.report import (
     claims_table,
     fill_page,
     find_runs,
+    first_layer_claims,
+    first_layer_figure,
+    first_layer_table,
     group_runs,
     interval95,
     is_matrix,
@@ -347,6 +350,8 @@ def test_the_pages_show_what_the_records_of_results_say():
         recipes = {m["name"].split()[-1] for m in BLOCK.finditer(text)} - {"versions"}
         if "padding" in recipes:  # the padding tables join the position and padding recipes
             recipes.add("position")
+        if "layer" in recipes:  # `first layer`, `claims first layer`: the beta_lasso recipe
+            recipes |= {"beta_lasso"}
         records = place_records([r for r in find_runs([root / "results"]) if r["task"] in recipes])
         assert fill_page(text, report_sections(group_runs(records), records), page) == text
 
@@ -408,3 +413,40 @@ def test_the_padding_tables_give_a_row_per_network_and_padding_and_test_against_
     assert f"p = {valid.p:.3f}" in claims[2] or "p < 0.001" in claims[2]
     assert claims[3].startswith("| cnn_gap | circular vs chance | 50.00 ± 2.48 | 50.00 | +0.0")
     assert claims[3].endswith("| one-sample t, p = 1.000 |")
+
+
+def test_the_first_layer_tables_test_locality_and_accuracy_by_optimizer_and_permutation():
+    def group(model, optimizer, data, accs, locality):
+        g = Group("beta_lasso", model_label(model, None, optimizer), data)
+        g.test_acc, g.locality, g.sparsity = list(accs), list(locality), [0.0, 0.0, 0.0]
+        g.seeds = [1, 2, 3]
+        g.unit_maps = {seed: [[[float(seed)] * 4] * 4] * 2 for seed in (2, 1, 3)}  # 2 maps
+        return g
+
+    groups = [
+        group("two_fc", "sgd", "mnist", [0.975, 0.976, 0.977], [0.05, 0.051, 0.052]),
+        group("two_fc", "sgd", "mnist_permuted", [0.975, 0.977, 0.976], [0.05, 0.052, 0.051]),
+        group("two_fc", "beta_lasso", "mnist", [0.972, 0.973, 0.974], [0.12, 0.13, 0.11]),
+        group("two_fc", "beta_lasso", "mnist_permuted", [0.973, 0.972, 0.974], [0.12, 0.11, 0.13]),
+    ]
+    table = first_layer_table(groups).splitlines()
+    assert table[0].startswith("| network | optimizer | mnist: test accuracy % | mnist: locality")
+    assert table[2].startswith("| two_fc | sgd | 97.60 ± 0.25 (3) | 5.1 ± 0.2 (3) | 0.0 ± 0.0")
+    assert table[3].startswith("| two_fc | beta_lasso | 97.30 ± 0.25 (3) | 12.0 ± 2.5 (3) |")
+    claims = first_layer_claims(groups).splitlines()
+    local = Comparison.of([0.12, 0.13, 0.11], [0.05, 0.051, 0.052])
+    assert claims[2].startswith(
+        "| two_fc | β-LASSO's first layer is more local | β-LASSO vs SGD, mnist | 12.0 ± 2.5 |"
+    )
+    assert claims[2].endswith(f"| Welch's t, p = {local.p:.3f} | held |")
+    accuracy = [c for c in claims if "more accurate" in c]
+    assert len(accuracy) == 2 and all(c.endswith("| reversed |") for c in accuracy)
+    unchanged = [c for c in claims if "unchanged" in c or "un-permuted" in c]
+    assert len(unchanged) == 4  # accuracy and locality, for each optimizer
+    assert "sgd: mnist_permuted vs mnist" in unchanged[0]
+    assert unchanged[0].endswith("| held: equivalent within ±1 point |")
+    fig = first_layer_figure(groups, "two_fc")  # 4 rows (optimizer x data) of the seed-1 maps
+    image = fig.axes[0].images[0].get_array()
+    assert len(fig.axes[0].get_yticklabels()) == 4
+    assert "sgd\nmnist\n(original, seed 1)" in [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert image.shape[0] > image.shape[1]  # 4 rows of 2 maps: taller than wide

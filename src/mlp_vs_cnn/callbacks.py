@@ -14,6 +14,9 @@ over as a `_partial_: true` mapping (`draw:` or `measure:`) with its settings.
                                                   run's record (`first_layer`)
     History              after each validation    the curve of val/acc and val/loss, in the
                                                   run's record (`history`)
+
+Metrics are logged through the LightningModule (`pl_module.log`); what a callback adds to the
+run's record, and the time it spent outside fitting, it holds as a `RecordedCallback`.
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ from typing import Any, Literal
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import RichModelSummary
-from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from matplotlib.figure import Figure
 from torchmetrics import Metric
@@ -43,6 +45,7 @@ from mlp_vs_cnn.visualize.weights import pixel_maps
 
 __all__ = [
     "Figures",
+    "RecordedCallback",
     "FirstLayerLocality",
     "History",
     "InterruptCheckpoint",
@@ -53,6 +56,17 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Draw = Callable[[L.LightningModule, Any], dict[str, Figure]]
+
+
+class RecordedCallback(L.Callback):
+    """A callback whose output is part of the run's record: `run_record`, a section added to
+    metrics.json and the study record once the run is tested (e.g. `{"history": ...}`), and
+    `seconds`, the time it spent outside fitting (figures, analyses), recorded apart from the
+    fit time (`figure_seconds`). `mlp_vs_cnn.training.train` reads both."""
+
+    def __init__(self) -> None:
+        self.run_record: dict[str, Any] = {}
+        self.seconds = 0.0
 
 
 class RunInterrupted(Exception):
@@ -123,7 +137,7 @@ class InterruptCheckpoint(L.Callback):
             trainer.save_checkpoint(self.path)
 
 
-class History(L.Callback):
+class History(RecordedCallback):
     """The value of each of `metrics` after every validation epoch of the fit (not the sanity
     check), written with the run's record (`run_record["history"]`): the curves that show where
     a run levelled off. Kept in checkpoints, so a resumed run's history is whole.
@@ -133,9 +147,9 @@ class History(L.Callback):
     """
 
     def __init__(self, metrics: Sequence[str] = ("val/acc", "val/loss")) -> None:
+        super().__init__()
         self.metrics = list(metrics)
         self.values: dict[str, list[float]] = {name: [] for name in self.metrics}
-        self.run_record: dict[str, Any] = {}
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Kept apart: testing the best checkpoint restores this callback's state of that epoch.
@@ -156,7 +170,7 @@ class History(L.Callback):
         self.values = {name: list(state_dict["values"].get(name, [])) for name in self.metrics}
 
 
-class Figures(L.Callback):
+class Figures(RecordedCallback):
     """Draw figures once, at one point of the run, to TensorBoard and PNG files (rank zero only,
     not under `fast_dev_run`).
 
@@ -177,8 +191,8 @@ class Figures(L.Callback):
     ) -> None:
         if when not in ("train_start", "train_end", "test_end"):
             raise ValueError(f"when must be train_start, train_end or test_end, got {when!r}")
+        super().__init__()
         self.draw, self.when, self.figure_dir, self.formats = draw, when, figure_dir, formats
-        self.seconds = 0.0  # time spent drawing, kept apart from the fit time
 
     def _log(self, trainer: L.Trainer, pl_module: L.LightningModule, when: str) -> None:
         if when != self.when or trainer.fast_dev_run or not trainer.is_global_zero:
@@ -200,13 +214,13 @@ class Figures(L.Callback):
         self._log(trainer, pl_module, "test_end")
 
 
-class ShiftRobustness(L.Callback):
+class ShiftRobustness(RecordedCallback):
     """After testing a run on a canvas, measure its shift robustness and write it with the run.
 
-    Draws `shift/heatmap` and `shift/by_distance` (PNG and TensorBoard, as `Figures`), logs the
-    `shift/*` scalars to TensorBoard at the final step, adds them to the final metrics and the
-    whole result to metrics.json (`run_record`). Runs without a canvas, and the position task
-    (whose labels are positions), are left alone.
+    Logs the `shift/*` scalars with the test's metrics (TensorBoard, the final metrics), draws
+    `shift/heatmap` and `shift/by_distance` (PNG and TensorBoard, as `Figures`) and adds the
+    whole result to the run's record (`run_record`). Runs without a canvas, and the position
+    task (whose labels are positions), are left alone.
 
     Args:
         measure: `measure(model, images, labels, transform) -> ShiftRobustness`, a `_partial_` of
@@ -221,11 +235,10 @@ class ShiftRobustness(L.Callback):
         figure_dir: str | Path | None = None,
         formats: Sequence[str] = ("png",),
     ) -> None:
+        super().__init__()
         self.measure, self.figure_dir, self.formats = measure, figure_dir, formats
-        self.run_record: dict[str, Any] = {}
-        self.seconds = 0.0
 
-    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         datamodule = trainer.datamodule
         if datamodule is None or datamodule.transform.canvas_size is None:
             return
@@ -235,13 +248,10 @@ class ShiftRobustness(L.Callback):
             return
         started = time.perf_counter()
         images, labels, *_ = datamodule.splits["test"]
-        was_training = pl_module.training
-        pl_module.eval()
         result = self.measure(pl_module, images.to(pl_module.device), labels, datamodule.transform)
-        pl_module.train(was_training)
         summary = result.summary()
         for name, value in summary.items():
-            trainer.callback_metrics[name] = torch.tensor(value)
+            pl_module.log(name, value, rank_zero_only=True)
         self.run_record = {"shift_robustness": asdict(result)}
         context = describe_run(pl_module, datamodule)
         figures = {
@@ -249,15 +259,11 @@ class ShiftRobustness(L.Callback):
             "shift/by_distance": distance_figure({"": result}, context=context),
         }
         FigureWriter.for_trainer(trainer, self.figure_dir, self.formats).write(figures)
-        for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                for name, value in summary.items():
-                    logger.experiment.add_scalar(name, value, global_step=trainer.global_step)
         self.seconds += time.perf_counter() - started
         log.info("Shift robustness: %s", {k: round(v, 4) for k, v in summary.items()})
 
 
-class FirstLayerLocality(L.Callback):
+class FirstLayerLocality(RecordedCallback):
     """After testing an MLP, measure how local and how sparse its first layer is, in pixel order
     (un-permuted on permuted data), on the weights that were tested (the best checkpoint's).
 
@@ -270,8 +276,8 @@ class FirstLayerLocality(L.Callback):
     """
 
     def __init__(self, window: int = 5, keep: int = 8) -> None:
+        super().__init__()
         self.window, self.keep = window, keep
-        self.run_record: dict[str, Any] = {}
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         maps = pixel_maps(pl_module.net, trainer.datamodule)

@@ -25,7 +25,7 @@ from lightning.pytorch.strategies.launchers.subprocess_script import _Subprocess
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 from omegaconf import DictConfig
 
-from mlp_vs_cnn.callbacks import RunInterrupted
+from mlp_vs_cnn.callbacks import RecordedCallback, RunInterrupted
 from mlp_vs_cnn.checkpoints import (
     CheckpointError,
     check_data,
@@ -159,7 +159,7 @@ def resume_path(cfg: DictConfig, model, datamodule, trainer: L.Trainer) -> str |
 
 def figure_seconds(trainer: L.Trainer) -> float:
     """Time the callbacks have spent drawing figures and analyses so far."""
-    return sum(getattr(callback, "seconds", 0.0) for callback in trainer.callbacks)
+    return sum(c.seconds for c in trainer.callbacks if isinstance(c, RecordedCallback))
 
 
 def intact_alternative(broken: Path) -> str:
@@ -264,8 +264,9 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
         }
         if stages:
             record["stages"] = [*stages, _stage(record)]
-        for callback in trainer.callbacks:  # analyses run after testing (e.g. shift robustness)
-            record.update(getattr(callback, "run_record", {}))
+        for callback in trainer.callbacks:  # curves, and analyses run after testing
+            if isinstance(callback, RecordedCallback):
+                record.update(callback.run_record)
         # The study record first: metrics.json says "finished", after which the run is not
         # run again, so a failure between the two must leave the run unfinished.
         if cfg.get("results_dir"):
