@@ -332,13 +332,13 @@ def group_runs(records: list[dict]) -> list[Group]:
     data_rank = {d: i for i, d in enumerate(DATA_ORDER)}
     model_rank = {m: i for i, m in enumerate(MODEL_ORDER)}
 
-    padding_rank = {p: i for i, p in enumerate(PADDINGS)}
+    qualifier_rank = {q: i for i, q in enumerate((*PADDINGS, *OPTIMIZERS))}
 
     def order(g: Group):
         family = g.data.split(" ")[0]
         base, padding = label_parts(g.model)  # or the optimizer
         model = (model_rank.get(base, len(MODEL_ORDER)), base,
-                 padding_rank.get(padding, len(PADDINGS)), padding)  # fmt: skip
+                 qualifier_rank.get(padding, len(qualifier_rank)), padding)  # fmt: skip
         return (g.recipe, model, data_rank.get(family, 99), family, g.block_size or 0)
 
     return sorted(groups.values(), key=order)
