@@ -7,12 +7,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import HydraException
-
-from hydra_plugins.recipe_sweeper import cartesian_jobs
-
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARIES = r"(hydra|lightning|omegaconf|torch)"
 PRIVATE = [
@@ -43,16 +37,3 @@ def test_every_private_api_use_says_why_on_the_line_above():
                    if not above.strip().startswith("#")]  # fmt: skip
     assert not unexplained, "\n".join(unexplained)
     assert not any("hydra._internal" in line for *_, line, _ in uses)  # the sweeper is public
-
-
-def test_the_sweeper_expands_jobs_in_the_basic_sweepers_order_and_refuses_ranges():
-    parser = OverridesParser.create()
-    overrides = parser.parse_overrides(["model=mlp,lenet5", "seed=1", "data=a,b"])
-    assert cartesian_jobs(overrides) == [
-        ["model=mlp", "seed=1", "data=a"],
-        ["model=mlp", "seed=1", "data=b"],
-        ["model=lenet5", "seed=1", "data=a"],
-        ["model=lenet5", "seed=1", "data=b"],
-    ]
-    with pytest.raises(HydraException, match="not a list of values"):
-        cartesian_jobs(parser.parse_overrides(["optimizer.lr=interval(0.001, 0.1)"]))

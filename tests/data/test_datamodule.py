@@ -304,3 +304,15 @@ def test_the_position_configs_label_by_region(compose_cfg):
     cfg = compose_cfg("data=fashion_position")
     assert (cfg.data.num_classes, list(cfg.data.class_names)) == (2, ["left", "right"])
     assert cfg.data.dataset == "FashionMNIST" and cfg.data.image_size == 56
+
+
+def invert(images: torch.Tensor) -> torch.Tensor:
+    """A variant's pixel transform, for the tests: 255 - x."""
+    return 255 - images
+
+
+def test_a_variant_names_its_pixel_transform_by_import_path(fixture_data_dir):
+    data = ImageDataModule(data_dir=str(fixture_data_dir), pixel_transform=f"{__name__}.invert")
+    assert data.transform.pixels is invert
+    with pytest.raises(ValueError, match=r"data.pixel_transform=no.such: no function can be"):
+        ImageDataModule(data_dir=str(fixture_data_dir), pixel_transform="no.such")

@@ -163,3 +163,15 @@ def test_variant_transform_places_then_permutes_the_canvas():
     assert x.shape == (4, 1, 56, 56)
     expected = permute_pixels(place_on_canvas(images, 56, offsets), permutation)
     assert torch.allclose(x[:, 0] * 255, expected.float())
+
+
+def test_a_pixel_transform_is_applied_after_the_placement_and_before_the_permutation():
+    images = torch.randint(0, 256, (4, 28, 28), dtype=torch.uint8)
+    offsets = torch.tensor([[0, 0], [28, 28], [5, 9], [14, 3]])
+    permutation = make_permutation(56 * 56, seed=1)
+    plain = VariantTransform(0.0, 1.0, normalize=False, canvas_size=56, permutation=permutation)
+    inverted = VariantTransform(
+        0.0, 1.0, normalize=False, canvas_size=56, permutation=permutation, pixels=lambda x: 255 - x
+    )
+    expected = 1.0 - plain(images, offsets)  # placed, inverted (the canvas too), then permuted
+    assert torch.allclose(inverted(images, offsets), expected, atol=1e-6)

@@ -45,3 +45,12 @@ def test_classifier_hands_its_optimizer_and_scheduler_mapping_to_lightning():
     assert isinstance(scheduler["scheduler"], torch.optim.lr_scheduler.StepLR)
     assert scheduler["scheduler"].optimizer is config["optimizer"]
     assert (scheduler["interval"], scheduler["frequency"]) == ("step", 2)
+
+
+def test_a_diverging_loss_is_told_even_when_it_stays_finite(compose_cfg):
+    from mlp_vs_cnn.training import train
+
+    cfg = compose_cfg("debug=quick", "optimizer.lr=1e6", "logger=none",
+                      "callbacks.activation_maximization=null")  # fmt: skip
+    with pytest.warns(UserWarning, match="training is diverging. Lower optimizer.lr"):
+        train(cfg)

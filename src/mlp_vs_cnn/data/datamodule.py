@@ -8,8 +8,10 @@ on its device, so on a GPU it runs there.
 from __future__ import annotations
 
 import atexit
+import importlib
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -171,6 +173,22 @@ def _check_permutation_scope(
         )
 
 
+def _pixel_transform(path: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The function `data.pixel_transform` names by its import path."""
+    module, _, name = path.rpartition(".")
+    try:
+        function = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        raise ValueError(
+            f"data.pixel_transform={path}: no function can be imported from that path; give the "
+            f"import path of a function of a uint8 batch [B, H, W], e.g. "
+            f"mlp_vs_cnn.data.transforms.<name>"
+        ) from None
+    if not callable(function):
+        raise ValueError(f"data.pixel_transform={path} is not a function")
+    return function
+
+
 class ImageDataModule(L.LightningDataModule):
     """MNIST or Fashion-MNIST, original, shifted, or permuted (whole image, or scale by scale).
 
@@ -204,6 +222,10 @@ class ImageDataModule(L.LightningDataModule):
         num_classes: number of classes; model configs read it.
         class_names: one name per class, for figures.
         limit_train_samples, limit_eval_samples: keep only the first N images (quick checks).
+        pixel_transform: the import path of a function uint8 [B, H, W] -> uint8 [B, H, W]
+            applied to every batch of every split after the canvas placement and before the
+            permutation (e.g. `mlp_vs_cnn.data.transforms.invert`), or null: a new variant is
+            that function and a `conf/variant/` file that names it.
     """
 
     def __init__(
@@ -232,6 +254,7 @@ class ImageDataModule(L.LightningDataModule):
         class_names: list[str] | None = None,
         limit_train_samples: int | None = None,
         limit_eval_samples: int | None = None,
+        pixel_transform: str | None = None,
     ) -> None:
         super().__init__()
         if dataset not in DATASETS:
@@ -269,7 +292,8 @@ class ImageDataModule(L.LightningDataModule):
             if permutation_seed is not None
             else None
         )
-        self.transform = VariantTransform(mean, std, normalize, canvas_size, permutation)
+        pixels = _pixel_transform(pixel_transform) if pixel_transform is not None else None
+        self.transform = VariantTransform(mean, std, normalize, canvas_size, permutation, pixels)
         self.splits: dict[str, tuple[torch.Tensor, ...]] = {}
 
     @property

@@ -8,6 +8,8 @@ Python.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 
@@ -132,6 +134,8 @@ class VariantTransform:
         normalize: scale to zero mean and unit std; false keeps inputs in [0, 1].
         canvas_size: side of the canvas the image is placed on, or None to keep it as it is.
         permutation: pixel order applied to every image, or None.
+        pixels: a function of the uint8 images [B, H, W] applied after the placement and before
+            the permutation (a variant's own change of the pixels), or None.
     """
 
     def __init__(
@@ -141,12 +145,14 @@ class VariantTransform:
         normalize: bool = True,
         canvas_size: int | None = None,
         permutation: torch.Tensor | None = None,
+        pixels: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         # x / 255 then (x - mean) / std, folded into one multiply-add.
         self.scale = 1.0 / (255.0 * std) if normalize else 1.0 / 255.0
         self.shift = -mean / std if normalize else 0.0
         self.canvas_size = canvas_size
         self.permutation = permutation
+        self.pixels = pixels
         self._device_permutation: torch.Tensor | None = None
 
     def __call__(self, images: torch.Tensor, offsets: torch.Tensor | None = None) -> torch.Tensor:
@@ -156,6 +162,8 @@ class VariantTransform:
                     len(images), images.shape[-1], self.canvas_size, device=images.device
                 )
             images = place_on_canvas(images, self.canvas_size, offsets)
+        if self.pixels is not None:
+            images = self.pixels(images)
         if self.permutation is not None:
             images = permute_pixels(images, self._permutation_on(images.device))
         x = images.unsqueeze(1).to(torch.float32)

@@ -11,14 +11,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 
 from mlp_vs_cnn.checkpoints import CheckpointError
 from mlp_vs_cnn.data import ImageDataModule
 from mlp_vs_cnn.data.transforms import make_permutation, shuffle_blocks
-from mlp_vs_cnn.evaluation import evaluate
+from mlp_vs_cnn.evaluation import evaluate, visualize
 from mlp_vs_cnn.training import train
-from tests.conftest import ROOT, compose_config
+from tests.conftest import CONFIG_DIR, ROOT, compose_config
+from tests.test_callbacks import QUICK_FIGURES, image_tags, png_tags
 
 
 @pytest.fixture(scope="module")
@@ -209,3 +212,32 @@ def test_a_checkpoint_this_code_cannot_rebuild_is_refused_in_one_line(
     cfg = compose_cfg(f"ckpt_path={path}", config_name="eval")
     with pytest.raises(CheckpointError, match=re.escape(told)):
         evaluate(cfg)
+
+
+def test_visualize_writes_the_figures_of_a_checkpoint(compose_cfg):
+    cfg = compose_cfg(
+        "model=mlp", "data=mnist_permuted", *QUICK_FIGURES, "callbacks.activation_maximization=null"
+    )
+    train(cfg)
+    checkpoint = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    out = Path(cfg.paths.output_dir).parent / "visualize"
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        overrides = [
+            f"ckpt_path={checkpoint}",
+            f"paths.data_dir={cfg.paths.data_dir}",
+            f"hydra.runtime.output_dir={out}",
+            "what=[sample_grids,first_layer_weights]",
+        ]
+        visualize_cfg = compose("visualize", overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(visualize_cfg)
+    visualize(visualize_cfg)
+    expected = {
+        "samples/model_input",
+        "samples/unpermuted",
+        "samples/flattened",
+        "weights/first_layer",
+        "weights/first_layer_unpermuted",
+    }
+    assert png_tags(out) == expected
+    assert image_tags(out) == {f"visuals/{tag}" for tag in expected}

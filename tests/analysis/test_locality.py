@@ -1,19 +1,15 @@
 """The locality of a first layer: each unit's share of |weight| near its centre of mass, read
-in pixel order (an MLP trained on permuted pixels un-permuted exactly); the callback recording it.
-"""
+in pixel order (an MLP trained on permuted pixels un-permuted exactly)."""
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
 from mlp_vs_cnn.analysis import window_share
 from mlp_vs_cnn.data.transforms import make_permutation, permute_pixels
-from mlp_vs_cnn.training import train
 from mlp_vs_cnn.visualize.figures import readable
 
 
@@ -53,25 +49,3 @@ def test_un_permuting_the_weights_of_a_layer_trained_on_permuted_pixels_inverts_
     assert torch.allclose(images.flatten(1) @ maps.flatten(1).T, seen, atol=1e-5)
     back = permute_pixels(maps, permutation).reshape(7, -1)  # and permuting again gives it back
     assert torch.equal(back, layer.weight.detach())
-
-
-@pytest.mark.parametrize(("model", "data"), [("two_fc", "mnist_permuted"), ("lenet5", "mnist")])
-def test_a_run_with_the_locality_callback_logs_and_records_an_mlps_first_layer(
-    compose_cfg, model, data
-):
-    cfg = compose_cfg(
-        f"model={model}", f"data={data}", "callbacks=locality", "optimizer=beta_lasso",
-        "optimizer.l1=3e-4", "trainer.max_epochs=1", "logger=none", "debug=quick",
-    )  # fmt: skip
-    metrics = train(cfg)
-    record = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
-    if model == "lenet5":  # a conv net's kernels are local by construction: nothing measured
-        assert "first_layer/locality" not in metrics and "first_layer" not in record
-        return
-    section = record["first_layer"]
-    assert 0 < metrics["first_layer/locality"] <= 1
-    assert 0 < metrics["first_layer/sparsity"] < 1  # the threshold pruned some weights
-    assert section["window"] == 5 and len(section["locality"]) == 100
-    assert len(section["units"]) == 8 and len(section["units"][0]) == 28
-    alive = [v for v in section["locality"] if v is not None]
-    assert metrics["first_layer/locality"] == pytest.approx(sum(alive) / len(alive), abs=1e-5)

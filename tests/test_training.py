@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from mlp_vs_cnn.data import DataFilesError
+from mlp_vs_cnn.errors import ConfigError
 from mlp_vs_cnn.evaluation import evaluate
 from mlp_vs_cnn.training import train
 from tests.conftest import DATA_CONFIGS, MODEL_CONFIGS, ROOT, write_dataset
@@ -166,3 +168,11 @@ def test_mlp_on_real_mnist_is_above_90_percent_after_one_epoch(compose_cfg, real
     metrics = train(cfg)
     assert metrics["test/acc"] > 0.90
     assert snapshot(real_data_dir) == before
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is there: trainer=gpu is fine")
+def test_trainer_gpu_without_a_gpu_stops_in_one_line_naming_the_remedy(compose_cfg):
+    from mlp_vs_cnn.training import build
+
+    with pytest.raises(ConfigError, match=r"No supported gpu backend found! Use trainer=cpu"):
+        build(compose_cfg("trainer=gpu", "trainer.accelerator=gpu", "logger=none"))
