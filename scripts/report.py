@@ -832,7 +832,8 @@ def write_figures(
         if any(g.curves for g in groups if g.recipe == recipe):
             figures[f"curves_{recipe}"] = curves_figure(groups, recipe)
         if recipe == FIRST_LAYER:
-            for model in dict.fromkeys(m for m, _, _ in _first_layer_cells(groups)):
+            cells = _first_layer_cells(groups)
+            for model in dict.fromkeys(m for (m, _, _), g in cells.items() if g.unit_maps):
                 figures[f"first_layer_{recipe}_{model}"] = first_layer_figure(groups, model)
         for name, fig in figures.items():
             written += save_figure(fig, out / name, formats, dpi)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from mlp_vs_cnn.callbacks import FirstLayerLocality
 from mlp_vs_cnn.training import train
 
 # Small settings so that a whole run with every figure takes a few seconds.
@@ -107,3 +108,21 @@ def test_a_run_with_the_locality_callback_logs_and_records_an_mlps_first_layer(
     assert len(section["units"]) == 8 and len(section["units"][0]) == 28
     alive = [v for v in section["locality"] if v is not None]
     assert metrics["first_layer/locality"] == pytest.approx(sum(alive) / len(alive), abs=1e-5)
+
+
+def test_a_first_layer_pruned_to_nothing_records_no_locality_and_full_sparsity(compose_cfg):
+    cfg = compose_cfg(
+        "model=two_fc", "data=mnist", "callbacks=locality", "optimizer=beta_lasso",
+        "optimizer.l1=1e-3", "trainer.max_epochs=1", "logger=none", "debug=quick",
+    )  # fmt: skip  # threshold 0.05 > every initial weight (at most 1/28): all zeroed at once
+    metrics = train(cfg)
+    record = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    assert "first_layer/locality" not in metrics  # a NaN would make the record unreadable
+    assert metrics["first_layer/sparsity"] == 1.0
+    assert set(record["first_layer"]["locality"]) == {None} and record["first_layer"]["units"] == []
+
+
+@pytest.mark.parametrize("options", [{"window": 0}, {"keep": -1}, {"window": 2.5}])
+def test_a_locality_callback_with_a_meaningless_setting_is_refused_before_training(options):
+    with pytest.raises(ValueError, match="must be an integer"):
+        FirstLayerLocality(**options)

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
-import torch
 from lightning.pytorch.callbacks import RichModelSummary
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from matplotlib.figure import Figure
@@ -268,8 +267,9 @@ class FirstLayerLocality(RecordedCallback):
     (un-permuted on permuted data), on the weights that were tested (the best checkpoint's).
 
     Logs `first_layer/locality` (the mean over units with any weight of `window_share`: the
-    share of a unit's |weight| within `window` x `window` pixels of its centre of mass) and
-    `first_layer/sparsity` (the share of its weights that are zero), and writes to the run's
+    share of a unit's |weight| within `window` x `window` pixels of its centre of mass; not
+    logged when no unit has a weight left) and `first_layer/sparsity` (the share of its weights
+    that are zero), and writes to the run's
     record, as `first_layer`, each unit's share and the maps of the first `keep` units that have
     weights, for the results page's figure. Conv nets are left alone: their kernels are local by
     construction.
@@ -277,22 +277,30 @@ class FirstLayerLocality(RecordedCallback):
 
     def __init__(self, window: int = 5, keep: int = 8) -> None:
         super().__init__()
+        if not (isinstance(window, int) and window >= 1):
+            raise ValueError(f"window must be an integer >= 1 (pixels), got {window!r}")
+        if not (isinstance(keep, int) and keep >= 0):
+            raise ValueError(f"keep must be an integer >= 0 (unit maps), got {keep!r}")
         self.window, self.keep = window, keep
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.datamodule is None:
+            return
         maps = pixel_maps(pl_module.net, trainer.datamodule)
         if maps is None:
             return
-        share = window_share(maps, self.window)
+        window = min(self.window, *maps.shape[1:])  # a larger window covers the whole image
+        share = window_share(maps, window)
         alive = share.isfinite()
-        locality = share[alive].mean() if alive.any() else torch.tensor(float("nan"))
-        sparsity = (maps == 0).double().mean()
-        pl_module.log("first_layer/locality", locality.float())
-        pl_module.log("first_layer/sparsity", sparsity.float())
+        pl_module.log("first_layer/sparsity", (maps == 0).double().mean().float())
+        if alive.any():
+            pl_module.log("first_layer/locality", share[alive].mean().float())
+        else:  # no unit has a weight left: there is nothing to locate
+            log.warning("Every weight of the first layer is zero: no first_layer/locality")
         kept = maps[alive][: self.keep]
         self.run_record = {
             "first_layer": {
-                "window": self.window,
+                "window": window,
                 "locality": [None if v != v else round(float(v), 6) for v in share],
                 "units": [[[float(f"{v:.4g}") for v in row] for row in unit] for unit in kept],
             }

@@ -135,6 +135,7 @@ RESUME_DATA_KEYS = (
     "dataset", "batch_size", "val_size", "split_seed", "normalize", "mean", "std", "canvas_size",
     "train_placement", "eval_placement", "eval_seed", "shuffle_seed", "permutation_seed",
     "permutation_scope", "block_size", "limit_train_samples", "limit_eval_samples",
+    "pixel_transform",
 )  # fmt: skip
 
 

@@ -44,7 +44,7 @@ def _datamodule_for(cfg: DictConfig, checkpoint: Mapping[str, Any]) -> ImageData
 # The data settings a test result depends on, recorded with it.
 TESTED_DATA_KEYS = ("dataset", "normalize", "mean", "std", "canvas_size", "eval_placement",
                     "eval_seed", "permutation_seed", "permutation_scope", "block_size",
-                    "limit_eval_samples")  # fmt: skip
+                    "limit_eval_samples", "pixel_transform")  # fmt: skip
 PERMUTATION_KEYS = ("permutation_seed", "permutation_scope", "block_size")
 
 

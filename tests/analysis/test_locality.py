@@ -15,7 +15,7 @@ from mlp_vs_cnn.visualize.figures import readable
 
 def test_a_map_inside_a_window_has_locality_one_and_a_uniform_map_its_area_share():
     inside = torch.zeros(28, 28)
-    inside[10:15, 3:8] = torch.randn(5, 5)
+    inside[10:15, 3:8] = torch.tensor([[1.0, -2.0, 3.0, -2.0, 1.0]] * 5)  # centred on (12, 5)
     corner = torch.zeros(28, 28)
     corner[0:3, 25:28] = 1.0  # its centre is 1 px from the edge: the window moves inside
     uniform = torch.ones(28, 28)

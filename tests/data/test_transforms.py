@@ -166,12 +166,15 @@ def test_variant_transform_places_then_permutes_the_canvas():
 
 
 def test_a_pixel_transform_is_applied_after_the_placement_and_before_the_permutation():
-    images = torch.randint(0, 256, (4, 28, 28), dtype=torch.uint8)
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (4, 28, 28), dtype=torch.uint8, generator=g)
     offsets = torch.tensor([[0, 0], [28, 28], [5, 9], [14, 3]])
     permutation = make_permutation(56 * 56, seed=1)
-    plain = VariantTransform(0.0, 1.0, normalize=False, canvas_size=56, permutation=permutation)
-    inverted = VariantTransform(
-        0.0, 1.0, normalize=False, canvas_size=56, permutation=permutation, pixels=lambda x: 255 - x
-    )
-    expected = 1.0 - plain(images, offsets)  # placed, inverted (the canvas too), then permuted
-    assert torch.allclose(inverted(images, offsets), expected, atol=1e-6)
+    flipped = VariantTransform(
+        0.0, 1.0, normalize=False, canvas_size=56, permutation=permutation, pixels=torch.fliplr
+    )  # a transform that moves pixels: its order against the permutation shows
+    placed = place_on_canvas(images, 56, offsets)
+    expected = permute_pixels(torch.fliplr(placed), permutation).unsqueeze(1) / 255
+    assert torch.allclose(flipped(images, offsets), expected, atol=1e-6)
+    flipped_after = torch.fliplr(permute_pixels(placed, permutation)).unsqueeze(1) / 255
+    assert not torch.allclose(expected, flipped_after)

@@ -4,9 +4,10 @@ A unit of an MLP's first layer has one weight per pixel. Read as an image (in pi
 network trained on permuted pixels is un-permuted first), a convolution-like unit has its mass
 in one small patch; an unconstrained one spreads it over the digit's whole area. The measure of
 a unit is the share of its absolute weight inside a `window` x `window` square centred on its
-centre of mass (moved inside the image where the centre is near an edge): 1 for a unit whose
-weights all lie in such a square, `window**2 / (H * W)` for uniform weights (25 / 784 = 3.2 %
-on MNIST). A unit whose weights are all zero (pruned by β-LASSO) has no centre: NaN.
+(rounded) centre of mass, moved inside the image where the centre is near an edge: 1 for a unit
+whose weights all lie within `window // 2` pixels of that centre on each axis,
+`window**2 / (H * W)` for uniform weights (25 / 784 = 3.2 % on MNIST). A unit whose weights
+are all zero (pruned by β-LASSO) has no centre: NaN.
 """
 
 from __future__ import annotations

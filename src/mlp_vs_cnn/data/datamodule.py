@@ -178,11 +178,11 @@ def _pixel_transform(path: str) -> Callable[[torch.Tensor], torch.Tensor]:
     module, _, name = path.rpartition(".")
     try:
         function = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError):
+    except (ImportError, AttributeError, ValueError) as err:
+        cause = " ".join(f"{type(err).__name__}: {err}".split())  # one line
         raise ValueError(
-            f"data.pixel_transform={path}: no function can be imported from that path; give the "
-            f"import path of a function of a uint8 batch [B, H, W], e.g. "
-            f"mlp_vs_cnn.data.transforms.<name>"
+            f"data.pixel_transform={path}: no function can be imported from that path ({cause}); "
+            f"give the import path of a function of a uint8 batch [B, H, W]"
         ) from None
     if not callable(function):
         raise ValueError(f"data.pixel_transform={path} is not a function")
@@ -224,7 +224,7 @@ class ImageDataModule(L.LightningDataModule):
         limit_train_samples, limit_eval_samples: keep only the first N images (quick checks).
         pixel_transform: the import path of a function uint8 [B, H, W] -> uint8 [B, H, W]
             applied to every batch of every split after the canvas placement and before the
-            permutation (e.g. `mlp_vs_cnn.data.transforms.invert`), or null: a new variant is
+            permutation (e.g. `mypackage.transforms.invert`), or null: a new variant is
             that function and a `conf/variant/` file that names it.
     """
 
