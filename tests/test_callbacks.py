@@ -11,6 +11,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from mlp_vs_cnn.callbacks import FirstLayerLocality
+from mlp_vs_cnn.errors import ConfigError
 from mlp_vs_cnn.training import train
 
 # Small settings so that a whole run with every figure takes a few seconds.
@@ -126,3 +127,12 @@ def test_a_first_layer_pruned_to_nothing_records_no_locality_and_full_sparsity(c
 def test_a_locality_callback_with_a_meaningless_setting_is_refused_before_training(options):
     with pytest.raises(ValueError, match="must be an integer"):
         FirstLayerLocality(**options)
+
+
+def test_a_callback_value_its_class_refuses_stops_the_run_with_one_line_naming_it(compose_cfg):
+    cfg = compose_cfg(
+        "model=two_fc", "callbacks=locality", "callbacks.first_layer_locality.window=0",
+        "debug=fast_dev_run",
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match=r"^callbacks\.first_layer_locality \(mlp_vs_cnn\.callb"):
+        train(cfg)

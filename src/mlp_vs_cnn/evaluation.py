@@ -71,7 +71,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     differ = [f"data.{k}={tested[k]} (asked: {asked[k]})" for k in asked if tested[k] != asked[k]]
     if differ:
         log.warning("Tested with the checkpoint's own pixel permutation: %s", ", ".join(differ))
-    loggers = instantiate_all(cfg.get("logger"))
+    loggers = instantiate_all(cfg.get("logger"), "logger")
     trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False)
     trainer.test(model, datamodule=datamodule, verbose=False)  # our table follows
     metrics = final_metrics(trainer)

@@ -58,11 +58,21 @@ from mlp_vs_cnn.study_records import checksum
 log = logging.getLogger(__name__)
 
 
-def instantiate_all(section: DictConfig | None) -> list[Any]:
-    """Build every entry of a config section of `_target_` mappings (callbacks, loggers)."""
-    if not section:
-        return []
-    return [instantiate(c, _convert_="all") for c in section.values() if c and "_target_" in c]
+def instantiate_all(section: DictConfig | None, group: str) -> list[Any]:
+    """Build every entry of a config section of `_target_` mappings (callbacks, loggers); a
+    value the class itself refuses is a `ConfigError` naming `<group>.<entry>`."""
+    built = []
+    for name, node in (section or {}).items():
+        if not (node and "_target_" in node):
+            continue
+        try:
+            built.append(instantiate(node, _convert_="all"))
+        except InstantiationException as err:
+            if not isinstance(err.__cause__, (ValueError, TypeError)):
+                raise
+            message = " ".join(str(err.__cause__).split())
+            raise ConfigError(f"{group}.{name} ({node._target_}): {message}") from None
+    return built
 
 
 def _no_advertisement(record: logging.LogRecord) -> bool:
@@ -106,8 +116,8 @@ def build(cfg: DictConfig) -> tuple[ImageDataModule, ImageClassifier, L.Trainer,
     )
     if cfg.get("compile"):
         model.net.compile()  # in place: checkpoints keep the same parameter names
-    loggers: list[Logger] = instantiate_all(cfg.get("logger"))
-    callbacks = instantiate_all(cfg.get("callbacks"))
+    loggers: list[Logger] = instantiate_all(cfg.get("logger"), "logger")
+    callbacks = instantiate_all(cfg.get("callbacks"), "callbacks")
     if cfg.trainer.get("enable_progress_bar") is False:  # the switch a Lightning user knows
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     try:
