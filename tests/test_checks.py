@@ -16,6 +16,7 @@ from hydra.errors import HydraException
 
 from mlp_vs_cnn.checks import check_config
 from mlp_vs_cnn.errors import ConfigError, describe
+from mlp_vs_cnn.hydra_callbacks import check_run
 from tests.conftest import CONFIG_DIR, DATA_CONFIGS, MODEL_CONFIGS, ROOT
 
 # (overrides, the one line that names the key, the value and what is wrong or allowed)
@@ -110,7 +111,7 @@ BAD_EVAL_CONFIGS = [
 def first_error(compose_cfg: Callable, overrides: str, config_name: str = "train") -> str:
     """The one line a user would read for `overrides`: from Hydra composing, or from the checks."""
     try:
-        check_config(compose_cfg(*overrides.split(), config_name=config_name))
+        check_run(compose_cfg(*overrides.split(), config_name=config_name), keep=False)
     except (ConfigError, HydraException) as err:
         return describe(err)
     pytest.fail(f"{overrides!r} was accepted")
@@ -169,9 +170,9 @@ def test_figures_not_among_the_callbacks_are_refused(tmp_path):
     ],
 )
 def test_every_option_of_the_project_passes_the_checks(compose_cfg, overrides):
-    check_config(compose_cfg(*overrides.split()))
+    check_run(compose_cfg(*overrides.split()), keep=False)
 
 
 @pytest.mark.parametrize("recipe", sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*")))
 def test_every_recipe_passes_the_checks(compose_cfg, recipe):
-    check_config(compose_cfg(f"experiment={recipe}"))
+    check_run(compose_cfg(f"experiment={recipe}"), keep=False)

@@ -1,7 +1,8 @@
 """The Hydra callbacks of every command. Each step of a run has one owner and runs once: the
 config is checked once per run (a sweep's jobs once each, plus the sweep's own check of its first
-job), and the run folder once. A failed job is told in one line (in its log and error.txt) and the
-sweep goes on; its end lists the failed jobs beside a summary of all."""
+job), the run folder once, and the data module, classifier and network are built once per run. A
+failed job is told in one line (in its log and error.txt) and the sweep goes on; its end lists the
+failed jobs beside a summary of all."""
 
 from __future__ import annotations
 
@@ -26,20 +27,27 @@ from tests.test_errors import run_script
 
 # Runs train.py in this process after wrapping the checks, counting their calls.
 COUNT_CHECKS = """
-import atexit, json, runpy, sys
+import atexit, functools, json, runpy, sys
 import mlp_vs_cnn.checks, mlp_vs_cnn.run_folders
+from mlp_vs_cnn.data import ImageDataModule
+from mlp_vs_cnn.models import ImageClassifier
+from mlp_vs_cnn.models.mlp import MLP
 
 counts = {}
 
-def counting(module, name):
-    original = getattr(module, name)
+def counting(owner, name, counted=None):
+    original = getattr(owner, name)
+    counted = counted or name
+    @functools.wraps(original)  # the schemas read a class's signature
     def wrapper(*args, **kwargs):
-        counts[name] = counts.get(name, 0) + 1
+        counts[counted] = counts.get(counted, 0) + 1
         return original(*args, **kwargs)
-    setattr(module, name, wrapper)
+    setattr(owner, name, wrapper)
 
 counting(mlp_vs_cnn.checks, "check_config")
 counting(mlp_vs_cnn.run_folders, "check_run_folder")
+for built in (ImageDataModule, ImageClassifier, MLP):  # the objects of a run
+    counting(built, "__init__", built.__name__)
 atexit.register(lambda: print("COUNTS " + json.dumps(counts)))
 sys.argv = ["train.py", *sys.argv[1:]]
 runpy.run_path("train.py", run_name="__main__")
@@ -58,15 +66,19 @@ def counted_calls(tmp_path, data_dir, *overrides: str) -> dict[str, int]:
 
 @pytest.mark.slow
 def test_a_single_run_checks_its_config_and_its_folder_once(tmp_path, fixture_data_dir):
-    assert counted_calls(tmp_path, fixture_data_dir) == {"check_config": 1, "check_run_folder": 1}
+    once = {"ImageDataModule": 1, "ImageClassifier": 1, "MLP": 1}
+    counts = counted_calls(tmp_path, fixture_data_dir)
+    assert counts == {"check_config": 1, "check_run_folder": 1, **once}
 
 
 @pytest.mark.slow
 def test_each_job_of_a_sweep_checks_its_config_and_its_folder_once(tmp_path, fixture_data_dir):
     counts = counted_calls(tmp_path, fixture_data_dir, "-m", "seed=1,2")
     # The sweep checks its first job before starting any (it stops a sweep of bad jobs at once);
-    # then each job checks its own config and folder, in its own process with other launchers.
-    assert counts == {"check_config": 1 + 2, "check_run_folder": 2}
+    # then each job checks its own config and folder, in its own process with other launchers,
+    # and builds its objects once. The sweep's check of its first job builds that job's too.
+    built = {"ImageDataModule": 1 + 2, "ImageClassifier": 1 + 2, "MLP": 1 + 2}
+    assert counts == {"check_config": 1 + 2, "check_run_folder": 2, **built}
 
 
 def test_training_until_stopped_is_accepted_and_said_in_the_log(compose_cfg, caplog):

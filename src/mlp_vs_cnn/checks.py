@@ -1,19 +1,23 @@
 """`check_config`: the values of a composed config that its schema cannot check.
 
 The values (a positive batch size, a finite positive learning rate, at least one epoch), the
-arguments of every network, optimizer and scheduler against their own classes (which are built,
-reading nothing, so their own checks run), and the relations between config groups (the network
-takes the data's images, the metric a sweeper optimises is logged). It runs once per run, before
-anything is written: for a single run in `CheckConfig.on_run_start`, which Hydra calls before it
-makes the run folder; for each job of a sweep in `check_job`, which the entry points call first
-(a job with a bad value fails alone). `CheckConfig.on_multirun_start` stops a sweep whose every
-job has a bad value.
+arguments of every network, optimizer and scheduler against their schemas, and the relations
+between config groups (the network takes the data's images, the metric a sweeper optimises is
+logged). The classes' own checks run where they are built, reading nothing: a training run's data
+module and network in `training.prepare`, which builds them once for the run (`check_run`); an
+evaluation's here; the optimizer and scheduler here, each on one placeholder parameter, because
+Lightning builds the run's own in `configure_optimizers` only once the run has started (a
+one-cycle schedule needs its length). It runs once per run, before anything is written: for a
+single run in `CheckConfig.on_run_start`, which Hydra calls before it makes the run folder; for
+each job of a sweep in `check_job`, which the entry points call first (a job with a bad value
+fails alone). `CheckConfig.on_multirun_start` stops a sweep whose every job has a bad value.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +44,12 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError(f"{missing}=???: required; set it on the command line ({missing}=...)")
     training = bool(cfg.get("optimizer"))
     _check_run(cfg, training)
+    # A training run builds its data module and network once, when it is prepared
+    # (`training.prepare`); an evaluation builds them here, so that their classes' checks run.
     if cfg.get("data"):
-        _check_data(cfg)
+        _check_data(cfg, build=not training)
     if cfg.get("model"):
-        _check_model(cfg)
+        _check_model(cfg, build=not training)
     if training:
         _check_training(cfg)
     if cfg.get("what"):
@@ -89,7 +95,7 @@ def _check_run(cfg: DictConfig, training: bool) -> None:
         raise ConfigError(f"ckpt_path={ckpt_path}: no such file; allowed: a .ckpt file{also}")
 
 
-def _check_data(cfg: DictConfig) -> None:
+def _check_data(cfg: DictConfig, build: bool) -> None:
     data = cfg.data
     _check_arguments(data, "data")
     # Checks ImageDataModule does not make itself (yet): they would fail only once data is loaded.
@@ -106,12 +112,12 @@ def _check_data(cfg: DictConfig) -> None:
             f"{data.num_classes}: give one name per class"
         )
     # ImageDataModule checks the rest itself (dataset, placements, canvas and image size, val_size).
-    # A random run draws its seed (the data's shuffle seed) only when it starts.
-    seed = {"shuffle_seed": 0} if cfg.get("seed") is None else {}
-    _build(data, "data", **seed)
+    if build:  # an evaluation's data: its shuffle seed is not used
+        seed = {"shuffle_seed": 0} if cfg.get("seed") is None else {}
+        _build(data, "data", **seed)
 
 
-def _check_model(cfg: DictConfig) -> None:
+def _check_model(cfg: DictConfig, build: bool) -> None:
     model = cfg.model
     _check_arguments(model, "model")
     for key in ("image_size", "num_classes"):
@@ -120,7 +126,8 @@ def _check_model(cfg: DictConfig) -> None:
                 f"model.{key}={model[key]} but data.{key}={cfg.data[key]}: the network must take "
                 f"the data's images and classes; leave model.{key} at ${{data.{key}}}"
             )
-    _build(model, "model")
+    if build:
+        _build(model, "model")
 
 
 def _check_training(cfg: DictConfig) -> None:
@@ -213,20 +220,28 @@ def _check_arguments(node: DictConfig, key: str) -> None:
         raise ConfigError(describe_omegaconf(err, prefix=key)) from None
 
 
-def _build(node: DictConfig, key: str, *args: Any, **kwargs: Any) -> Any:
-    """Build what `node` configures (and call it with `args` if it is a `_partial_` factory),
-    turning the errors of the class's own argument checks into a ConfigError."""
+@contextmanager
+def refused_values(key: str, target: str) -> Iterator[None]:
+    """Turn the error of a class's own argument check (raised directly or wrapped by Hydra's
+    `instantiate`) into a `ConfigError` that names the config entry `key` and the class."""
     try:
-        built = instantiate(node, _convert_="all", **kwargs)
-        return built(*args) if args else built
-    except (HydraException, ValueError, TypeError) as err:  # instantiate wraps the class's error
+        yield
+    except (HydraException, ValueError, TypeError) as err:
         cause = err.__cause__ if isinstance(err, HydraException) else err
         if not isinstance(cause, (ValueError, TypeError)):
             raise
         message = " ".join(str(cause).split())
         if not message.startswith(f"{key}."):
-            message = f"{key} ({node._target_}): {message}"
+            message = f"{key} ({target}): {message}"
         raise ConfigError(message) from cause
+
+
+def _build(node: DictConfig, key: str, *args: Any, **kwargs: Any) -> Any:
+    """Build what `node` configures (and call it with `args` if it is a `_partial_` factory), so
+    that its class's own checks run."""
+    with refused_values(key, node._target_):
+        built = instantiate(node, _convert_="all", **kwargs)
+        return built(*args) if args else built
 
 
 def _is_int(value: Any) -> bool:

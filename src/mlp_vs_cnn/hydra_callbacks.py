@@ -8,7 +8,8 @@
                                                   sweep's list of failures and its summary
     OptunaStorageFolder  before an Optuna sweep   the folder of its SQLite file
 
-`check_job` is the check of one job of a sweep, in the job's own process: the entry points call it
+`check_run` checks a run's config and builds its data module and classifier, once; `check_job` is
+that check for one job of a sweep, in the job's own process: the entry points call it
 first, so that a job with a bad value fails alone (an error raised by a callback's `on_job_start`
 would end the whole sweep).
 """
@@ -50,30 +51,35 @@ from mlp_vs_cnn.record import (
     write_atomically,
     write_summary,
 )
-from mlp_vs_cnn.run_folders import RunFolderError, check_run_folder
+from mlp_vs_cnn.run_folders import RunFolderError, check_run_folder, in_sweep
+from mlp_vs_cnn.training import prepare
 
 log = logging.getLogger(__name__)
 
 
-def in_sweep() -> bool:
-    """Whether this process runs a job of a sweep (`-m`), not a single run."""
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+def check_run(cfg: DictConfig, keep: bool = True) -> None:
+    """`check_config`, then for a training run its data module and classifier, seeded and built
+    (`training.prepare`): their construction is the check of their classes' own arguments, and
+    with `keep` the run trains them instead of building them again."""
+    check_config(cfg)
+    if cfg.get("optimizer"):
+        prepare(cfg, keep)
 
 
 def check_job(cfg: DictConfig) -> None:
-    """`check_config` for a job of a sweep (a single run was checked by `CheckConfig` before its
+    """`check_run` for a job of a sweep (a single run was checked by `CheckConfig` before its
     folder was made); a bad value raises `ConfigError`, which fails this job alone."""
     if in_sweep():
-        check_config(cfg)
+        check_run(cfg)
 
 
 class CheckConfig(Callback):
-    """Hydra callback: `check_config` before anything runs; a bad value stops the run, or a sweep
+    """Hydra callback: `check_run` before anything runs; a bad value stops the run, or a sweep
     in which every job has one, in one line and before any folder is made."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
-            check_config(config)
+            check_run(config)
         except (ConfigError, OmegaConfBaseException) as err:
             stop(err)
 
@@ -84,7 +90,7 @@ class CheckConfig(Callback):
         first_error = None
         for overrides in jobs:  # until a job that can run
             try:
-                check_config(compose(config.hydra.job.config_name, overrides=overrides))
+                check_run(compose(config.hydra.job.config_name, overrides=overrides), keep=False)
                 break
             except (ConfigError, HydraException, OmegaConfBaseException) as err:
                 first_error = first_error or err

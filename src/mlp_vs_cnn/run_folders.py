@@ -29,6 +29,8 @@ try:
 except ImportError:  # Windows: runs are not locked
     fcntl = None
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from mlp_vs_cnn.record import METRICS_FILE
@@ -36,6 +38,11 @@ from mlp_vs_cnn.runtime import fast_precision
 
 MAX_OVERRIDES_LENGTH = 60  # characters of the overrides in a job name; longer ones are hashed
 _claimed: dict[str, str] = {}  # folders this process claimed, by the path asked for
+
+
+def in_sweep() -> bool:
+    """Whether this process runs a job of a sweep (`-m`), not a single run."""
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def job_name(model: str, data: str, overrides: str | None, seed) -> str:

@@ -9,6 +9,7 @@ import random
 import time
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from lightning.pytorch.loggers import Logger, TensorBoardLogger
 # command line (`strategy=ddp`), which is what a sweep cannot survive.
 from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from mlp_vs_cnn.callbacks import RecordedCallback, RunInterrupted
 from mlp_vs_cnn.checkpoints import (
@@ -33,9 +34,9 @@ from mlp_vs_cnn.checkpoints import (
     check_resume_data,
     read_checkpoint,
 )
+from mlp_vs_cnn.checks import refused_values
 from mlp_vs_cnn.data import ImageDataModule
 from mlp_vs_cnn.errors import ConfigError
-from mlp_vs_cnn.hydra_callbacks import in_sweep
 from mlp_vs_cnn.models import ImageClassifier
 from mlp_vs_cnn.record import (
     code_version,
@@ -51,7 +52,7 @@ from mlp_vs_cnn.record import (
     write_json,
     write_metrics,
 )
-from mlp_vs_cnn.run_folders import check_run_folder, finished_record, folder_lock
+from mlp_vs_cnn.run_folders import check_run_folder, finished_record, folder_lock, in_sweep
 from mlp_vs_cnn.runtime import threads_for
 from mlp_vs_cnn.study_records import checksum
 
@@ -63,15 +64,9 @@ def instantiate_all(section: DictConfig | None, group: str) -> list[Any]:
     value the class itself refuses is a `ConfigError` naming `<group>.<entry>`."""
     built = []
     for name, node in (section or {}).items():
-        if not (node and "_target_" in node):
-            continue
-        try:
-            built.append(instantiate(node, _convert_="all"))
-        except InstantiationException as err:
-            if not isinstance(err.__cause__, (ValueError, TypeError)):
-                raise
-            message = " ".join(str(err.__cause__).split())
-            raise ConfigError(f"{group}.{name} ({node._target_}): {message}") from None
+        if node and "_target_" in node:
+            with refused_values(f"{group}.{name}", node._target_):
+                built.append(instantiate(node, _convert_="all"))
     return built
 
 
@@ -100,16 +95,61 @@ def check_strategy_fits_sweep(trainer: L.Trainer) -> None:
         )
 
 
+@dataclass
+class Prepared:
+    """A training run's seeded data module and classifier, and the config they were built for."""
+
+    key: str
+    datamodule: ImageDataModule
+    model: ImageClassifier
+
+
+# The run prepared by its check (before Hydra makes a single run's folder), kept for its train().
+_prepared: Prepared | None = None
+
+
+def _run_key(cfg: DictConfig) -> str:
+    """The config of a run as the task function receives it: without Hydra's own section."""
+    return OmegaConf.to_yaml(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))
+
+
+def prepare(cfg: DictConfig, keep: bool = True) -> tuple[ImageDataModule, ImageClassifier]:
+    """Seed a training run (drawing and recording a seed if it has none) and build its data
+    module and classifier: the check of their classes' own arguments is their construction, so a
+    value they refuse is a `ConfigError` here. With `keep`, `train` of the same config in this
+    process takes them instead of building them again."""
+    global _prepared
+    if cfg.get("seed") is None:
+        # A random run draws its seed and records it, so that it can be repeated.
+        cfg.seed = random.SystemRandom().randrange(2**31)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    with refused_values("data", cfg.data._target_):
+        datamodule: ImageDataModule = instantiate(cfg.data, _convert_="all")
+    scheduler = cfg.get("scheduler")
+    with refused_values("model", cfg.model._target_):
+        model = ImageClassifier(
+            net=cfg.model,
+            num_classes=cfg.data.num_classes,
+            optimizer=instantiate(cfg.optimizer, _convert_="all"),
+            lr_scheduler=instantiate(scheduler, _convert_="all") if scheduler else None,
+            channels_last=bool(cfg.get("channels_last")),
+        )
+    _prepared = Prepared(_run_key(cfg), datamodule, model) if keep else None
+    return datamodule, model
+
+
+def prepared(cfg: DictConfig) -> tuple[ImageDataModule, ImageClassifier]:
+    """The data module and classifier `prepare` built for this config, or else built now."""
+    global _prepared
+    if _prepared is not None and _prepared.key == _run_key(cfg):
+        taken, _prepared = _prepared, None
+        return taken.datamodule, taken.model
+    return prepare(cfg, keep=False)
+
+
 def build(cfg: DictConfig) -> tuple[ImageDataModule, ImageClassifier, L.Trainer, list[Logger]]:
     """The data module, classifier, trainer and loggers of a run (the benchmark uses it too)."""
-    datamodule: ImageDataModule = instantiate(cfg.data, _convert_="all")
-    model = ImageClassifier(
-        net=cfg.model,
-        num_classes=cfg.data.num_classes,
-        optimizer=instantiate(cfg.optimizer, _convert_="all"),
-        lr_scheduler=instantiate(cfg.scheduler, _convert_="all") if cfg.get("scheduler") else None,
-        channels_last=bool(cfg.get("channels_last")),
-    )
+    datamodule, model = prepared(cfg)
     # Threads for this network, counted on it before it is compiled.
     torch.set_num_threads(
         cfg.get("num_threads") or threads_for(model.net, model.example_input_array)
@@ -202,12 +242,9 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
     # A finished run trained further keeps what each stage of it did.
     earlier = finished_record(cfg.paths.output_dir)
     stages = (earlier.get("stages") or [_stage(earlier)]) if earlier else []
-    if cfg.get("seed") is None:
-        # A random run draws its seed and records it, so that it can be repeated.
-        cfg.seed = random.SystemRandom().randrange(2**31)
     quiet_known_noise()
-    L.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer, loggers = build(cfg)
+    log.info("Seed set to %d", cfg.seed)
     log.info("torch uses %d CPU threads", torch.get_num_threads())
     ckpt_path = resume_path(cfg, model, datamodule, trainer)
     hparams = run_hparams(cfg, model.num_parameters)
