@@ -214,7 +214,12 @@ def test_a_checkpoint_this_code_cannot_rebuild_is_refused_in_one_line(
         evaluate(cfg)
 
 
-def test_visualize_writes_the_figures_of_a_checkpoint(compose_cfg):
+# Without data=, the checkpoint's own data config; with it, that one (the visualize config has no
+# seed for the data's shuffle seed, which drawing does not use).
+@pytest.mark.parametrize(
+    "data", [[], ["data=mnist_permuted", "data.val_size=100"]], ids=["its_data", "data_given"]
+)
+def test_visualize_writes_the_figures_of_a_checkpoint(compose_cfg, data):
     cfg = compose_cfg(
         "model=mlp", "data=mnist_permuted", *QUICK_FIGURES, "callbacks.activation_maximization=null"
     )
@@ -228,6 +233,7 @@ def test_visualize_writes_the_figures_of_a_checkpoint(compose_cfg):
             f"paths.data_dir={cfg.paths.data_dir}",
             f"hydra.runtime.output_dir={out}",
             "what=[sample_grids,first_layer_weights]",
+            *data,
         ]
         visualize_cfg = compose("visualize", overrides=overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(visualize_cfg)

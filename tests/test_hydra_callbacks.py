@@ -25,7 +25,8 @@ from mlp_vs_cnn.record import ERROR_FILE
 from tests.conftest import ROOT
 from tests.test_errors import run_script
 
-# Runs train.py in this process after wrapping the checks, counting their calls.
+# Runs train.py (or the script named first) in this process after wrapping the checks and the
+# constructors of a run's objects, counting their calls.
 COUNT_CHECKS = """
 import atexit, functools, json, runpy, sys
 import mlp_vs_cnn.checks, mlp_vs_cnn.run_folders
@@ -49,14 +50,16 @@ counting(mlp_vs_cnn.run_folders, "check_run_folder")
 for built in (ImageDataModule, ImageClassifier, MLP):  # the objects of a run
     counting(built, "__init__", built.__name__)
 atexit.register(lambda: print("COUNTS " + json.dumps(counts)))
-sys.argv = ["train.py", *sys.argv[1:]]
-runpy.run_path("train.py", run_name="__main__")
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
-def counted_calls(tmp_path, data_dir, *overrides: str) -> dict[str, int]:
-    command = [sys.executable, "-c", COUNT_CHECKS, *overrides, "debug=quick", "logger=none",
-               "callbacks=default", "data.val_size=100", f"paths.data_dir={data_dir}",
+QUICK = ("debug=quick", "logger=none", "callbacks=default", "data.val_size=100")
+
+
+def counted_calls(tmp_path, data_dir, *command: str) -> dict[str, int]:
+    command = [sys.executable, "-c", COUNT_CHECKS, *command, f"paths.data_dir={data_dir}",
                f"paths.log_dir={tmp_path}"]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -67,13 +70,21 @@ def counted_calls(tmp_path, data_dir, *overrides: str) -> dict[str, int]:
 @pytest.mark.slow
 def test_a_single_run_checks_its_config_and_its_folder_once(tmp_path, fixture_data_dir):
     once = {"ImageDataModule": 1, "ImageClassifier": 1, "MLP": 1}
-    counts = counted_calls(tmp_path, fixture_data_dir)
+    counts = counted_calls(tmp_path, fixture_data_dir, "train.py", *QUICK)
+    assert counts == {"check_config": 1, "check_run_folder": 1, **once}
+    # Evaluating its checkpoint on a data config checks the same way and builds that data module
+    # and the checkpoint's classifier once each.
+    (checkpoint,) = tmp_path.glob("train/runs/*/checkpoints/last.ckpt")
+    counts = counted_calls(
+        tmp_path, fixture_data_dir, "eval.py", f"ckpt_path={checkpoint}", "data=mnist",
+        "data.val_size=100",
+    )  # fmt: skip
     assert counts == {"check_config": 1, "check_run_folder": 1, **once}
 
 
 @pytest.mark.slow
 def test_each_job_of_a_sweep_checks_its_config_and_its_folder_once(tmp_path, fixture_data_dir):
-    counts = counted_calls(tmp_path, fixture_data_dir, "-m", "seed=1,2")
+    counts = counted_calls(tmp_path, fixture_data_dir, "train.py", "-m", *QUICK, "seed=1,2")
     # The sweep checks its first job before starting any (it stops a sweep of bad jobs at once);
     # then each job checks its own config and folder, in its own process with other launchers,
     # and builds its objects once. The sweep's check of its first job builds that job's too.

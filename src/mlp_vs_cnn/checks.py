@@ -3,11 +3,11 @@
 The values (a positive batch size, a finite positive learning rate, at least one epoch), the
 arguments of every network, optimizer and scheduler against their schemas, and the relations
 between config groups (the network takes the data's images, the metric a sweeper optimises is
-logged). The classes' own checks run where they are built, reading nothing: a training run's data
-module and network in `training.prepare`, which builds them once for the run (`check_run`); an
-evaluation's here; the optimizer and scheduler here, each on one placeholder parameter, because
-Lightning builds the run's own in `configure_optimizers` only once the run has started (a
-one-cycle schedule needs its length). It runs once per run, before anything is written: for a
+logged). The classes' own checks run where they are built, reading nothing: the data module and
+network in `training.prepare`, which builds them once for the run (`check_run`); the optimizer
+and scheduler here, each on one placeholder parameter, because Lightning builds the run's own in
+`configure_optimizers` only once the run has started (a one-cycle schedule needs its length).
+It runs once per run, before anything is written: for a
 single run in `CheckConfig.on_run_start`, which Hydra calls before it makes the run folder; for
 each job of a sweep in `check_job`, which the entry points call first (a job with a bad value
 fails alone). `CheckConfig.on_multirun_start` stops a sweep whose every job has a bad value.
@@ -44,12 +44,10 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError(f"{missing}=???: required; set it on the command line ({missing}=...)")
     training = bool(cfg.get("optimizer"))
     _check_run(cfg, training)
-    # A training run builds its data module and network once, when it is prepared
-    # (`training.prepare`); an evaluation builds them here, so that their classes' checks run.
     if cfg.get("data"):
-        _check_data(cfg, build=not training)
+        _check_data(cfg)
     if cfg.get("model"):
-        _check_model(cfg, build=not training)
+        _check_model(cfg)
     if training:
         _check_training(cfg)
     if cfg.get("what"):
@@ -95,7 +93,7 @@ def _check_run(cfg: DictConfig, training: bool) -> None:
         raise ConfigError(f"ckpt_path={ckpt_path}: no such file; allowed: a .ckpt file{also}")
 
 
-def _check_data(cfg: DictConfig, build: bool) -> None:
+def _check_data(cfg: DictConfig) -> None:
     data = cfg.data
     _check_arguments(data, "data")
     # Checks ImageDataModule does not make itself (yet): they would fail only once data is loaded.
@@ -111,13 +109,11 @@ def _check_data(cfg: DictConfig, build: bool) -> None:
             f"data.class_names has {len(data.class_names)} names but data.num_classes="
             f"{data.num_classes}: give one name per class"
         )
-    # ImageDataModule checks the rest itself (dataset, placements, canvas and image size, val_size).
-    if build:  # an evaluation's data: its shuffle seed is not used
-        seed = {"shuffle_seed": 0} if cfg.get("seed") is None else {}
-        _build(data, "data", **seed)
+    # ImageDataModule checks the rest itself (dataset, placements, canvas and image size,
+    # val_size) when it is built, once, by `training.prepare`.
 
 
-def _check_model(cfg: DictConfig, build: bool) -> None:
+def _check_model(cfg: DictConfig) -> None:
     model = cfg.model
     _check_arguments(model, "model")
     for key in ("image_size", "num_classes"):
@@ -126,8 +122,6 @@ def _check_model(cfg: DictConfig, build: bool) -> None:
                 f"model.{key}={model[key]} but data.{key}={cfg.data[key]}: the network must take "
                 f"the data's images and classes; leave model.{key} at ${{data.{key}}}"
             )
-    if build:
-        _build(model, "model")
 
 
 def _check_training(cfg: DictConfig) -> None:

@@ -23,7 +23,7 @@ from mlp_vs_cnn.checkpoints import (
 from mlp_vs_cnn.data import ImageDataModule
 from mlp_vs_cnn.models import ImageClassifier
 from mlp_vs_cnn.record import config_choices, final_metrics, print_metrics_table, write_metrics
-from mlp_vs_cnn.training import instantiate_all, quiet_known_noise
+from mlp_vs_cnn.training import instantiate_all, prepared, quiet_known_noise
 from mlp_vs_cnn.visualize import FigureWriter
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 def _datamodule_for(cfg: DictConfig, checkpoint: Mapping[str, Any]) -> ImageDataModule:
     """The data config asked for, or else the one the checkpoint was trained on."""
     if cfg.get("data"):
-        return instantiate(cfg.data, _convert_="all")
+        datamodule, _ = prepared(cfg)  # built by the run's check
+        return datamodule
     saved = checkpoint.get("datamodule_hyper_parameters")
     if not saved:
         raise CheckpointError("The checkpoint does not record its data config: pass data=<config>.")

@@ -58,12 +58,12 @@ log = logging.getLogger(__name__)
 
 
 def check_run(cfg: DictConfig, keep: bool = True) -> None:
-    """`check_config`, then for a training run its data module and classifier, seeded and built
-    (`training.prepare`): their construction is the check of their classes' own arguments, and
-    with `keep` the run trains them instead of building them again."""
+    """`check_config`, then what the run builds from its config (`training.prepare`: a training
+    run's data module and classifier, an evaluation's data module): their construction is the
+    check of their classes' own arguments, and with `keep` the run uses them instead of building
+    them again."""
     check_config(cfg)
-    if cfg.get("optimizer"):
-        prepare(cfg, keep)
+    prepare(cfg, keep)
 
 
 def check_job(cfg: DictConfig) -> None:

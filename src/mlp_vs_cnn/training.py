@@ -97,14 +97,14 @@ def check_strategy_fits_sweep(trainer: L.Trainer) -> None:
 
 @dataclass
 class Prepared:
-    """A training run's seeded data module and classifier, and the config they were built for."""
+    """What `prepare` built, and the config it was built for."""
 
     key: str
-    datamodule: ImageDataModule
-    model: ImageClassifier
+    datamodule: ImageDataModule | None
+    model: ImageClassifier | None
 
 
-# The run prepared by its check (before Hydra makes a single run's folder), kept for its train().
+# What the check of a run built (before Hydra makes a single run's folder), kept for the run.
 _prepared: Prepared | None = None
 
 
@@ -113,33 +113,43 @@ def _run_key(cfg: DictConfig) -> str:
     return OmegaConf.to_yaml(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))
 
 
-def prepare(cfg: DictConfig, keep: bool = True) -> tuple[ImageDataModule, ImageClassifier]:
-    """Seed a training run (drawing and recording a seed if it has none) and build its data
-    module and classifier: the check of their classes' own arguments is their construction, so a
-    value they refuse is a `ConfigError` here. With `keep`, `train` of the same config in this
-    process takes them instead of building them again."""
+def prepare(
+    cfg: DictConfig, keep: bool = True
+) -> tuple[ImageDataModule | None, ImageClassifier | None]:
+    """Build what a run builds from its config: for a training run, seeded (a seed drawn and
+    recorded if it has none), its data module and classifier; for an evaluation, the data module
+    it was given (its classifier is the checkpoint's). Their construction is the check of their
+    classes' own arguments: a value they refuse is a `ConfigError` here. With `keep`, the run of
+    the same config in this process takes them (`prepared`) instead of building them again."""
     global _prepared
-    if cfg.get("seed") is None:
-        # A random run draws its seed and records it, so that it can be repeated.
-        cfg.seed = random.SystemRandom().randrange(2**31)
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    with refused_values("data", cfg.data._target_):
-        datamodule: ImageDataModule = instantiate(cfg.data, _convert_="all")
-    scheduler = cfg.get("scheduler")
-    with refused_values("model", cfg.model._target_):
-        model = ImageClassifier(
-            net=cfg.model,
-            num_classes=cfg.data.num_classes,
-            optimizer=instantiate(cfg.optimizer, _convert_="all"),
-            lr_scheduler=instantiate(scheduler, _convert_="all") if scheduler else None,
-            channels_last=bool(cfg.get("channels_last")),
-        )
+    training = bool(cfg.get("optimizer"))
+    if training:
+        if cfg.get("seed") is None:
+            # A random run draws its seed and records it, so that it can be repeated.
+            cfg.seed = random.SystemRandom().randrange(2**31)
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = model = None
+    if cfg.get("data"):
+        # An evaluation does not shuffle: without a seed its shuffle seed is left at 0.
+        unused = {} if training or cfg.get("seed") is not None else {"shuffle_seed": 0}
+        with refused_values("data", cfg.data._target_):
+            datamodule = instantiate(cfg.data, _convert_="all", **unused)
+    if training:
+        scheduler = cfg.get("scheduler")
+        with refused_values("model", cfg.model._target_):
+            model = ImageClassifier(
+                net=cfg.model,
+                num_classes=cfg.data.num_classes,
+                optimizer=instantiate(cfg.optimizer, _convert_="all"),
+                lr_scheduler=instantiate(scheduler, _convert_="all") if scheduler else None,
+                channels_last=bool(cfg.get("channels_last")),
+            )
     _prepared = Prepared(_run_key(cfg), datamodule, model) if keep else None
     return datamodule, model
 
 
-def prepared(cfg: DictConfig) -> tuple[ImageDataModule, ImageClassifier]:
-    """The data module and classifier `prepare` built for this config, or else built now."""
+def prepared(cfg: DictConfig) -> tuple[ImageDataModule | None, ImageClassifier | None]:
+    """What `prepare` built for this config, or else built now."""
     global _prepared
     if _prepared is not None and _prepared.key == _run_key(cfg):
         taken, _prepared = _prepared, None
