@@ -36,8 +36,8 @@ def check_config(cfg: DictConfig) -> None:
     """Raise `ConfigError` for the first value of `cfg` that a run cannot use.
 
     Checks what `cfg` holds: the data config, the network, the optimizer, scheduler and trainer
-    of a training run, the checkpoint to read, the figures to draw. Nothing is read or written:
-    the classes the config names are built (a data module reads its files only in `setup`).
+    of a training run, the checkpoint to read, the figures to draw. Nothing is read or written;
+    the data module and network are built, once, by `training.prepare` (`check_run`).
     """
     missing = next(_missing_keys(cfg), None)
     if missing:

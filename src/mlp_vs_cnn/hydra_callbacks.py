@@ -16,12 +16,13 @@ would end the whole sweep).
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import sqlite3
 import sys
 import traceback
-from contextlib import closing
+from contextlib import closing, redirect_stderr
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from hydra import compose
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobReturn, JobStatus, env_override
 from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
@@ -79,7 +80,10 @@ class CheckConfig(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
-            check_run(config)
+            # Hydra sets hydra.job.env_set around the task function only: the objects built
+            # here for the run must see the same environment.
+            with env_override(config.hydra.job.env_set):
+                check_run(config)
         except (ConfigError, OmegaConfBaseException) as err:
             stop(err)
 
@@ -165,7 +169,10 @@ class ReportJobs(Callback):
             (job_dir / ERROR_FILE).unlink(missing_ok=True)  # from an earlier try of this job
             return
         try:
-            error = job_return.return_value  # a failed job's error, raised
+            # A failed job's error, raised; the getter also writes Hydra's own "Error executing
+            # job" line to stderr, which this line replaces.
+            with redirect_stderr(io.StringIO()):
+                error = job_return.return_value
         except Exception as raised:
             error = raised
         sweep = config.hydra.mode == RunMode.MULTIRUN

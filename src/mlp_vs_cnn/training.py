@@ -122,6 +122,7 @@ def prepare(
     classes' own arguments: a value they refuse is a `ConfigError` here. With `keep`, the run of
     the same config in this process takes them (`prepared`) instead of building them again."""
     global _prepared
+    _prepared = None
     training = bool(cfg.get("optimizer"))
     if training:
         if cfg.get("seed") is None:
@@ -136,12 +137,16 @@ def prepare(
             datamodule = instantiate(cfg.data, _convert_="all", **unused)
     if training:
         scheduler = cfg.get("scheduler")
+        optimizer = instantiate(
+            cfg.optimizer, _convert_="all"
+        )  # factories, checked by check_config
+        lr_scheduler = instantiate(scheduler, _convert_="all") if scheduler else None
         with refused_values("model", cfg.model._target_):
             model = ImageClassifier(
                 net=cfg.model,
                 num_classes=cfg.data.num_classes,
-                optimizer=instantiate(cfg.optimizer, _convert_="all"),
-                lr_scheduler=instantiate(scheduler, _convert_="all") if scheduler else None,
+                optimizer=optimizer,
+                lr_scheduler=lr_scheduler,
                 channels_last=bool(cfg.get("channels_last")),
             )
     _prepared = Prepared(_run_key(cfg), datamodule, model) if keep else None
@@ -158,7 +163,8 @@ def prepared(cfg: DictConfig) -> tuple[ImageDataModule | None, ImageClassifier |
 
 
 def build(cfg: DictConfig) -> tuple[ImageDataModule, ImageClassifier, L.Trainer, list[Logger]]:
-    """The data module, classifier, trainer and loggers of a run (the benchmark uses it too)."""
+    """The data module, classifier, trainer and loggers of a run (the benchmark uses it too); the
+    first two as `prepare` built them for this config, or else seeded and built now."""
     datamodule, model = prepared(cfg)
     # Threads for this network, counted on it before it is compiled.
     torch.set_num_threads(
