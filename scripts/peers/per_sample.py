@@ -47,7 +47,8 @@ SOURCE_SIZE = 28  # side of the MNIST and Fashion-MNIST images
 
 
 def compose_recipe(overrides: list[str]) -> DictConfig:
-    """Our training config with the overrides, checked as `train.py` checks it."""
+    """Our training config with the overrides, its values checked as `train.py` checks them (the
+    network's class checks its own arguments when the loop builds it)."""
     try:
         with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
             cfg = compose("train", overrides=overrides)
