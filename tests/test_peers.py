@@ -99,6 +99,15 @@ def test_a_peer_without_its_data_stops_in_one_line_without_a_traceback(peer, tmp
     assert told.startswith(f"{peer}.py: {tmp_path / 'nowhere' / 'MNIST' / 'raw'} lacks ")
 
 
+@pytest.mark.slow
+def test_a_network_value_its_class_refuses_stops_our_per_sample_recipe_in_one_line(tiny_root):
+    args = peer_arguments("per_sample", tiny_root, "--max-epochs", "1")
+    done = run_peer("per_sample", *args, "model.padding=mirror")
+    assert done.returncode == 1 and done.stdout == "" and "Traceback" not in done.stderr
+    (told,) = done.stderr.splitlines()
+    assert told.startswith("per_sample.py: model (mlp_vs_cnn.models.ConvNet): ")
+
+
 def test_per_sample_trains_on_the_images_our_data_module_trains_on(fixture_data_dir):
     spec = importlib.util.spec_from_file_location("per_sample", PEERS / "per_sample.py")
     per_sample = importlib.util.module_from_spec(spec)

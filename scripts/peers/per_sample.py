@@ -31,9 +31,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 # Before torch, as train.py does: importing the package sets the OpenMP wait policy and the
 # allocator our runs train with (mlp_vs_cnn/runtime.py).
-from mlp_vs_cnn.checks import check_config
+from mlp_vs_cnn.checks import check_config, refused_values
 from mlp_vs_cnn.data.datamodule import split_indices
-from mlp_vs_cnn.errors import USER_ERRORS, describe
+from mlp_vs_cnn.errors import USER_ERRORS, ConfigError, describe
 from mlp_vs_cnn.runtime import threads_for
 
 # isort: split
@@ -134,7 +134,11 @@ def main(argv: list[str] | None = None) -> None:
     test_loader = DataLoader(Subset(test_set, test_index), batch_size=data.eval_batch_size)
 
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    net = hydra.utils.instantiate(cfg.model).to(memory_format=memory_format)
+    try:
+        with refused_values("model", cfg.model._target_):
+            net = hydra.utils.instantiate(cfg.model).to(memory_format=memory_format)
+    except ConfigError as err:
+        _protocol.fail(describe(err))
     # Our threads for this network (as mlp_vs_cnn.training.build counts them, before compiling),
     # unless the caller sets them.
     example = torch.zeros(1, cfg.model.get("in_channels", 1), data.image_size, data.image_size)
