@@ -266,13 +266,12 @@ class FirstLayerLocality(RecordedCallback):
     """After testing an MLP, measure how local and how sparse its first layer is, in pixel order
     (un-permuted on permuted data), on the weights that were tested (the best checkpoint's).
 
-    Logs `first_layer/locality` (the mean over units with any weight of `window_share`: the
-    share of a unit's |weight| within `window` x `window` pixels of its centre of mass; not
-    logged when no unit has a weight left) and `first_layer/sparsity` (the share of its weights
-    that are zero), and writes to the run's
-    record, as `first_layer`, each unit's share and the maps of the first `keep` units that have
-    weights, for the results page's figure. Conv nets are left alone: their kernels are local by
-    construction.
+    Logs `first_layer/locality` (the mean over units with any weight of `window_share`: the share of
+    a unit's |weight| within `window` x `window` pixels of its centre of mass; not logged when no
+    unit has a weight left) and `first_layer/sparsity` (the share of its weights that are zero), and
+    writes to the run's record, as `first_layer`, each unit's share and the maps of the first `keep`
+    units that have weights, for the results page's figure. Conv nets are left alone: their kernels
+    are local by construction.
     """
 
     def __init__(self, window: int = 5, keep: int = 8) -> None:

@@ -7,10 +7,10 @@ logged). The classes' own checks run where they are built, reading nothing: the 
 network in `training.prepare`, which builds them once for the run (`check_run`); the optimizer
 and scheduler here, each on one placeholder parameter, because Lightning builds the run's own in
 `configure_optimizers` only once the run has started (a one-cycle schedule needs its length).
-It runs once per run, before anything is written: for a
-single run in `CheckConfig.on_run_start`, which Hydra calls before it makes the run folder; for
-each job of a sweep in `check_job`, which the entry points call first (a job with a bad value
-fails alone). `CheckConfig.on_multirun_start` stops a sweep whose every job has a bad value.
+It runs once per run, before anything is written: for a single run in `CheckConfig.on_run_start`,
+which Hydra calls before it makes the run folder; for each job of a sweep in `check_job`, which the
+entry points call first (a job with a bad value fails alone). `CheckConfig.on_multirun_start` stops
+a sweep whose every job has a bad value.
 """
 
 from __future__ import annotations

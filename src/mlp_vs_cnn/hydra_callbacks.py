@@ -9,9 +9,9 @@
     OptunaStorageFolder  before an Optuna sweep   the folder of its SQLite file
 
 `check_run` checks a run's config and builds its data module and classifier, once; `check_job` is
-that check for one job of a sweep, in the job's own process: the entry points call it
-first, so that a job with a bad value fails alone (an error raised by a callback's `on_job_start`
-would end the whole sweep).
+that check for one job of a sweep, in the job's own process: the entry points call it first, so that
+a job with a bad value fails alone (an error raised by a callback's `on_job_start` would end the
+whole sweep).
 """
 
 from __future__ import annotations

@@ -136,10 +136,9 @@ def prepare(
         with refused_values("data", cfg.data._target_):
             datamodule = instantiate(cfg.data, _convert_="all", **unused)
     if training:
+        # Factories, whose values check_config has checked; Lightning calls them at the fit.
         scheduler = cfg.get("scheduler")
-        optimizer = instantiate(
-            cfg.optimizer, _convert_="all"
-        )  # factories, checked by check_config
+        optimizer = instantiate(cfg.optimizer, _convert_="all")
         lr_scheduler = instantiate(scheduler, _convert_="all") if scheduler else None
         with refused_values("model", cfg.model._target_):
             model = ImageClassifier(
