@@ -66,3 +66,37 @@ def test_a_padding_that_does_not_exist_or_an_even_kernel_that_same_cannot_keep_i
         ConvNet(28, 10, [4], padding="reflect")
     with pytest.raises(ValueError, match="odd kernel_size"):
         ConvNet(28, 10, [4], kernel_size=4, padding="same")
+
+
+@pytest.mark.parametrize("antialias", [False, True])
+def test_pooling_before_the_relu_changes_nothing(antialias):
+    """Each block pools before its ReLU and dropout; the textbook order (ReLU, dropout, then
+    pool) gives the same outputs and the same gradients, dropout masks included."""
+    torch.manual_seed(0)
+    net = ConvNet(28, 10, [6, 8], hidden_sizes=[20], conv_dropout=0.5, antialias=antialias)
+    net = net.double().train()
+    convs = [m for m in net.features if isinstance(m, torch.nn.Conv2d)]
+    blurs = [m for m in net.features if type(m).__name__ == "BlurPool2d"]
+
+    def relu_first(x):
+        for i, conv in enumerate(convs):
+            x = torch.relu(conv(x))
+            if i > 0:
+                x = torch.nn.functional.dropout2d(x, 0.5, training=True)
+            x = torch.nn.functional.max_pool2d(x, 2, stride=1 if antialias else 2)
+            if antialias:
+                x = blurs[i](x)
+        return net.classifier(x)
+
+    x = torch.randn(4, 1, 28, 28, dtype=torch.float64)
+    outputs, grads = [], []
+    for forward in (net, relu_first):
+        net.zero_grad()
+        torch.manual_seed(1)
+        out = forward(x)
+        out.square().sum().backward()
+        outputs.append(out.detach())
+        grads.append([p.grad.clone() for p in net.parameters()])
+    assert torch.equal(*outputs)
+    assert all(torch.equal(a, b) for a, b in zip(*grads, strict=True))
+    assert any(g.abs().sum() > 0 for g in grads[0])
