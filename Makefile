@@ -53,7 +53,7 @@ bench-throughput: install ## Images per second of a training step: ours vs a bar
 
 # The study: every recipe at its pinned setting, records in results/ (committed). A run whose record
 # is there is skipped, so the same command continues after an interruption.
-RECIPES ?= permutation,mlp_baseline,shift,translation,locality,grid,position,padding,beta_lasso,converged
+RECIPES ?= permutation,mlp_baseline,shift,translation,locality,grid,position,padding,beta_lasso,converged,converged_seeds
 JOBS ?= 2
 LAUNCHER ?= parallel
 
