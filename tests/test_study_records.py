@@ -153,3 +153,17 @@ def test_one_run_fills_every_cell_of_the_study_that_asks_for_its_settings(tmp_pa
         ("locality", "mnist_block_shuffle k=28"): [0.84],
         ("locality", "mnist_block_local k=4"): [0.80],
     }
+
+
+def test_the_shift_analysis_batch_size_is_not_part_of_a_runs_identity():
+    """How many images go through the network at once changes the analysis's speed, not its
+    result: a grid record made with batches of 4096 is the same run with batches of 1024."""
+
+    def key(*extra: str) -> str:
+        overrides = ["experiment=grid", "model=lenet5", "data=mnist_shifted", "seed=1", *extra]
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            return settings_key(run_settings(compose("train", overrides=overrides)))
+
+    batch = "callbacks.shift_robustness.measure.batch_size"
+    assert key(f"{batch}=4096") == key() == key(f"{batch}=64")
+    assert key("callbacks.shift_robustness.measure.num_images=100") != key()

@@ -155,6 +155,7 @@ EXECUTION_KEYS = {
     "trainer": ("default_root_dir", "accelerator", "devices", "strategy", "num_nodes",
                 "enable_model_summary", "enable_progress_bar", "use_distributed_sampler",
                 "log_every_n_steps", "plugins"),
+    "shift_robustness": ("batch_size",),
 }  # fmt: skip
 
 

@@ -100,7 +100,7 @@ def shift_robustness(
     step: int = 1,
     num_images: int | None = 1000,
     num_consistency_images: int | None = None,
-    batch_size: int = 4096,
+    batch_size: int = 1024,
     seed: int = 0,
     local_radius: int | None = None,
 ) -> ShiftRobustness:
