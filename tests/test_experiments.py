@@ -17,6 +17,8 @@ from mlp_vs_cnn.record import run_config, run_settings
 from tests.conftest import DATA_CONFIGS, MODEL_CONFIGS, ROOT
 
 RECIPES = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+# A recipe that adds seeds to some cells of another: its runs join that recipe's records.
+EXTENDS = {"converged_seeds": "converged"}
 
 
 def test_the_recipes_of_the_issue_exist():
@@ -26,15 +28,29 @@ def test_the_recipes_of_the_issue_exist():
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_every_recipe_composes_and_sweeps_three_seeds_over_existing_options(compose_cfg, recipe):
     cfg = compose_cfg(f"experiment={recipe}")
-    assert cfg.task_name == recipe
-    assert recipe in cfg.hydra.sweep.dir
+    task = EXTENDS.get(recipe, recipe)
+    assert cfg.task_name == task
+    assert task in cfg.hydra.sweep.dir
     params = cfg.hydra.sweeper.params
-    assert str(params.seed).split(",") == ["1", "2", "3"]
+    assert str(params.seed).split(",") == (["4", "5"] if recipe in EXTENDS else ["1", "2", "3"])
     for model in str(params.get("model", cfg.hydra.runtime.choices.model)).split(","):
         assert model in MODEL_CONFIGS
     for data in str(params.get("data", cfg.hydra.runtime.choices.data)).split(","):
         assert data in DATA_CONFIGS
     assert run_config(cfg)["model"]["image_size"] == cfg.data.image_size  # everything resolves
+
+
+@pytest.mark.parametrize("recipe", sorted(EXTENDS))
+def test_a_recipe_that_adds_seeds_trains_its_cells_at_the_settings_it_extends(compose_cfg, recipe):
+    """Seed 4 of `converged_seeds` is seed 4 of `converged`: the same settings, so its record
+    is counted in the converged cell."""
+    cfg = compose_cfg(f"experiment={recipe}")
+    models = str(cfg.hydra.sweeper.params.model).split(",")
+    datas = str(cfg.hydra.sweeper.params.data).split(",")
+    for model, data in ((models[0], datas[-1]), (models[-1], datas[0])):
+        cell = [f"model={model}", f"data={data}", "seed=4"]
+        extended = compose_cfg(f"experiment={EXTENDS[recipe]}", *cell)
+        assert run_settings(compose_cfg(f"experiment={recipe}", *cell)) == run_settings(extended)
 
 
 def test_permutation_recipe_pins_the_practicum_setting(compose_cfg):
