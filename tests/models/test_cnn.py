@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from mlp_vs_cnn.models import ConvNet
+from mlp_vs_cnn.models.cnn import BlurPool2d
 
 
 def test_convnet_groups_and_dropout_follow_their_arguments():
@@ -76,7 +77,7 @@ def test_pooling_before_the_relu_changes_nothing(antialias):
     net = ConvNet(28, 10, [6, 8], hidden_sizes=[20], conv_dropout=0.5, antialias=antialias)
     net = net.double().train()
     convs = [m for m in net.features if isinstance(m, torch.nn.Conv2d)]
-    blurs = [m for m in net.features if type(m).__name__ == "BlurPool2d"]
+    blurs = [m for m in net.features if isinstance(m, BlurPool2d)]
 
     def relu_first(x):
         for i, conv in enumerate(convs):
