@@ -52,16 +52,19 @@ bench-throughput: install ## Images per second of a training step: ours vs a bar
 	$(BIN)/python scripts/benchmark.py $(ARGS)
 
 # The study: every recipe at its pinned setting, records in results/ (committed). A run whose record
-# is there is skipped, so the same command continues after an interruption.
+# is there is skipped, so the same command continues after an interruption. The parallel launcher
+# gets all of a recipe's jobs at once, so a worker that ends a short run starts the next one
+# rather than wait for the longest run of a batch (joblib logs each job done); the basic launcher
+# (one run at a time) logs the runs left after each; a cluster gets all of a recipe's jobs at once.
 RECIPES ?= permutation,mlp_baseline,shift,translation,locality,grid,position,padding,beta_lasso,converged,converged_seeds
 JOBS ?= 2
 LAUNCHER ?= parallel
 
 reproduce: install ## Run the study (RECIPES=a,b to choose; LAUNCHER=basic on a GPU, slurm on a cluster), then make report
 	$(BIN)/python train.py -m 'experiment=glob([$(RECIPES)])' hydra/launcher=$(LAUNCHER) \
-		$(if $(filter parallel,$(LAUNCHER)),hydra.launcher.n_jobs=$(JOBS) num_threads=1,) \
-		hydra.sweeper.max_batch_size=$(JOBS) hydra.sweeper.skip_recorded=results \
-		results_dir=results trainer.enable_progress_bar=false $(ARGS)
+		$(if $(filter parallel,$(LAUNCHER)),hydra.launcher.n_jobs=$(JOBS) hydra.launcher.verbose=11 num_threads=1,) \
+		$(if $(filter basic,$(LAUNCHER)),hydra.sweeper.max_batch_size=1,) \
+		hydra.sweeper.skip_recorded=results results_dir=results trainer.enable_progress_bar=false $(ARGS)
 	$(MAKE) report
 
 report: install ## Rebuild the study's tables and figures in docs/ from results/ alone (no training)

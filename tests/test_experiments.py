@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -184,8 +185,11 @@ def test_a_study_sweep_skips_the_runs_it_has_records_of_and_reruns_the_others(
     study = ("experiment=glob([permutation])", "seed=1", "model=fc_small",
              "data=mnist,mnist_permuted", f"results_dir={results}",
              f"hydra.sweeper.skip_recorded={results}")  # fmt: skip
-    # As `make reproduce` runs it: jobs in joblib's worker processes, each recipe in its own folder.
-    _multirun(tmp_path, fixture_data_dir, *study, "hydra/launcher=parallel")
+    # As `make reproduce` runs it: jobs in joblib's worker processes, each recipe in its own folder,
+    # all of a recipe's jobs at once, joblib logging each one done.
+    first = _multirun(tmp_path, fixture_data_dir, *study, "hydra/launcher=parallel",
+                      "hydra.launcher.verbose=11")  # fmt: skip
+    assert re.search(r"Done +2 out of +2 \|", first.stderr + first.stdout)
     # The summary at the end of the sweep still has a row for every job.
     (summary,) = (tmp_path / "logs" / "train" / "multiruns").glob("*/summary.csv")
     rows = list(csv.DictReader(summary.open()))
