@@ -52,10 +52,10 @@ bench-throughput: install ## Images per second of a training step: ours vs a bar
 	$(BIN)/python scripts/benchmark.py $(ARGS)
 
 # The study: every recipe at its pinned setting, records in results/ (committed). A run whose record
-# is there is skipped, so the same command continues after an interruption. The parallel launcher
-# gets all of a recipe's jobs at once, so a worker that ends a short run starts the next one
-# rather than wait for the longest run of a batch (joblib logs each job done); the basic launcher
-# (one run at a time) logs the runs left after each; a cluster gets all of a recipe's jobs at once.
+# is there is skipped, so the same command continues after an interruption. Joblib (parallel) and a
+# cluster (slurm) get all of a recipe's jobs at once, so within a recipe a worker that ends a short
+# run starts the next; joblib logs a count of the jobs done as they end, and the sweeper the runs
+# and time left after each recipe. With one run at a time (basic) the sweeper logs them after each.
 RECIPES ?= permutation,mlp_baseline,shift,translation,locality,grid,position,padding,beta_lasso,converged,converged_seeds
 JOBS ?= 2
 LAUNCHER ?= parallel

@@ -189,7 +189,11 @@ def test_a_study_sweep_skips_the_runs_it_has_records_of_and_reruns_the_others(
     # all of a recipe's jobs at once, joblib logging each one done.
     first = _multirun(tmp_path, fixture_data_dir, *study, "hydra/launcher=parallel",
                       "hydra.launcher.verbose=11")  # fmt: skip
-    assert re.search(r"Done +2 out of +2 \|", first.stderr + first.stdout)
+    said = first.stderr + first.stdout
+    # The first job's line: joblib prints it only above verbose=10, and only when both jobs were
+    # launched together (a batch of one job would end with "Done 1 out of 1").
+    assert re.search(r"Done +1 tasks +\|", said)
+    assert re.search(r"Done +2 out of +2 \|", said)
     # The summary at the end of the sweep still has a row for every job.
     (summary,) = (tmp_path / "logs" / "train" / "multiruns").glob("*/summary.csv")
     rows = list(csv.DictReader(summary.open()))
@@ -213,6 +217,27 @@ def test_a_study_sweep_skips_the_runs_it_has_records_of_and_reruns_the_others(
         resumed.stderr + resumed.stdout
     )
     assert sorted(p.name for p in results.rglob("*.json")) == [p.name for p in records]
+
+
+@pytest.mark.parametrize(
+    ("launcher", "present", "absent"),
+    [
+        ("parallel", ["hydra.launcher.n_jobs=2", "hydra.launcher.verbose=11"], ["max_batch_size"]),
+        ("basic", ["hydra.sweeper.max_batch_size=1"], ["hydra.launcher."]),
+        ("slurm", [], ["max_batch_size", "hydra.launcher."]),
+    ],
+)
+def test_make_reproduce_gives_each_launcher_its_whole_recipe_or_one_job_at_a_time(
+    launcher, present, absent
+):
+    """The parallel launcher and a cluster get all of a recipe's jobs at once (a worker that
+    ends a short run starts the next); one run at a time (basic) logs the runs left after each."""
+    dry = subprocess.run(["make", "-n", "reproduce", f"LAUNCHER={launcher}"], cwd=ROOT,
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    (command,) = [c for c in dry.stdout.replace("\\\n", " ").splitlines() if "train.py -m" in c]
+    assert f"hydra/launcher={launcher}" in command
+    assert all(arg in command for arg in present)
+    assert not any(arg in command for arg in absent)
 
 
 @pytest.mark.slow

@@ -21,9 +21,10 @@ so the same command continues a study where it stopped, and so (with `skip_recor
 job that trains exactly as one before it in the sweep (block permutations that move nothing are
 the original images): a configuration is trained once, and the report shows its record in every
 cell that asks for it. Progress (runs done and left, with the time left at the pace so far) is
-logged after each batch of `max_batch_size` jobs. Every job runs, whatever fails; the first
-failure is raised once they all have. The folders of the jobs are
-listed in the sweep folder's `jobs.txt`, for the summary of the sweep. Built on Hydra's public
+logged after each batch of `max_batch_size` jobs (null, as `make reproduce` passes to joblib and
+a cluster: after each recipe). Every job runs, whatever fails; the first failure is raised once
+they all have. The folders of the jobs are listed in the sweep folder's `jobs.txt`, for the
+summary of the sweep. Built on Hydra's public
 `Sweeper` plugin API (its basic sweeper is an internal class).
 """
 
