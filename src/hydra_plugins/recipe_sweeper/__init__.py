@@ -24,8 +24,8 @@ cell that asks for it. Progress (runs done and left, with the time left at the p
 logged after each batch of `max_batch_size` jobs (null, as `make reproduce` passes to joblib and
 a cluster: after each recipe). Every job runs, whatever fails; the first failure is raised once
 they all have. The folders of the jobs are listed in the sweep folder's `jobs.txt`, for the
-summary of the sweep. Built on Hydra's public
-`Sweeper` plugin API (its basic sweeper is an internal class).
+summary of the sweep. Built on Hydra's public `Sweeper` plugin API (its basic sweeper is an
+internal class).
 """
 
 from __future__ import annotations
